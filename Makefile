@@ -1,0 +1,21 @@
+# Tollgate — the two commands that matter: `make run` and `make test`.
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: run test build vet bench clean
+
+run: ## run the gateway with the built-in demo configuration
+	$(GO) run ./cmd/tollgate serve --demo
+
+test: ## run every test
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+build: ## build bin/tollgate (no cgo)
+	CGO_ENABLED=0 $(GO) build -o bin/tollgate ./cmd/tollgate
+
+bench: ## in-process micro-benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

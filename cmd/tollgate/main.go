@@ -1,0 +1,75 @@
+// Command tollgate is an OpenAI-compatible AI gateway: one endpoint in front
+// of many LLM providers, with tiers, fallbacks and retries from one YAML file.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	default:
+		fmt.Fprintln(os.Stderr, "tollgate:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `Tollgate is an OpenAI-compatible AI gateway.
+
+Usage:
+  tollgate serve --config FILE [--profile dev|staging|production] [--listen ADDR]
+  tollgate serve --demo                 run with a built-in demo configuration
+  tollgate config validate FILE         check a configuration file
+  tollgate mock-upstream [--listen ADDR] run a fake provider for tests and benchmarks
+  tollgate version
+
+Run "tollgate COMMAND --help" for a command's flags.
+`
+
+// Main runs the command line args (without the program name).
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr)
+	case "config":
+		if len(rest) == 0 || rest[0] != "validate" {
+			if len(rest) > 0 && isHelp(rest[0]) {
+				fmt.Fprint(stdout, "Usage:\n  tollgate config validate FILE\n")
+				return flag.ErrHelp
+			}
+			return errors.New(`unknown config command: use "tollgate config validate FILE"`)
+		}
+		return runConfigValidate(ctx, rest[1:], stdout, stderr)
+	case "mock-upstream":
+		return runMockUpstream(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "tollgate", version)
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return flag.ErrHelp
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func isHelp(s string) bool { return s == "-h" || s == "--help" || s == "-help" || s == "help" }

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/tollgate-gw/tollgate/internal/config"
+	"github.com/tollgate-gw/tollgate/internal/gateway"
+)
+
+type serveFlags struct {
+	config  string
+	profile string
+	listen  string
+	demo    bool
+}
+
+func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.config, "config", os.Getenv("TOLLGATE_CONFIG"), "configuration `FILE` (env TOLLGATE_CONFIG)")
+	fs.StringVar(&f.profile, "profile", os.Getenv("TOLLGATE_PROFILE"), "profile: dev, staging or production (env TOLLGATE_PROFILE; default: the file's default_profile)")
+	fs.StringVar(&f.listen, "listen", os.Getenv("TOLLGATE_LISTEN"), "listen `ADDR` (env TOLLGATE_LISTEN; default: the file's server.listen, else 127.0.0.1:8080)")
+	fs.BoolVar(&f.demo, "demo", false, "run a built-in demo configuration: a mock provider, or a real one when OPENAI_API_KEY, ANTHROPIC_API_KEY or DEEPSEEK_API_KEY is set")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage:\n  tollgate serve --config FILE [--profile P] [--listen ADDR]\n  tollgate serve --demo\n\n"+
+			"The admin and client key is TOLLGATE_MASTER_KEY (the demo makes one up when it is unset).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	if f.demo == (f.config != "") {
+		return f, errors.New("serve: give exactly one of --config FILE and --demo")
+	}
+	return f, nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, demo, err := loadServeConfig(f, stderr)
+	if err != nil {
+		return err
+	}
+	key := os.Getenv("TOLLGATE_MASTER_KEY")
+	if key == "" && f.demo {
+		key = randomKey()
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	g, err := gateway.New(cfg, gateway.Options{Profile: f.profile, MasterKey: key, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer g.Close(context.Background())
+	addr := firstNonEmpty(f.listen, cfg.Server.Listen, "127.0.0.1:8080")
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	base := "http://" + ln.Addr().String() + "/v1"
+	fmt.Fprintf(stdout, "tollgate listening on %s (profile %s, default tier %s)\n", base, g.Profile().Name, g.Profile().DefaultTier)
+	if f.demo {
+		printDemo(stdout, base, key, demo)
+	}
+	return serveUntilDone(ctx, g, ln)
+}
+
+func loadServeConfig(f serveFlags, stderr io.Writer) (*config.Config, string, error) {
+	if f.demo {
+		yaml, what := demoConfig(os.LookupEnv)
+		cfg, _, err := config.Parse("demo", []byte(yaml), os.LookupEnv)
+		return cfg, what, err
+	}
+	cfg, problems, err := config.Load(f.config, os.LookupEnv)
+	for _, p := range problems {
+		fmt.Fprintln(stderr, p)
+	}
+	return cfg, "", err
+}
+
+// serveUntilDone serves until ctx ends, then drains: /readyz fails at once,
+// and requests in flight get up to 30 seconds to finish.
+func serveUntilDone(ctx context.Context, g *gateway.Gateway, ln net.Listener) error {
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	g.Drain()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	<-errc
+	return nil
+}
+
+func randomKey() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return "tg-demo-" + hex.EncodeToString(b[:])
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"time"
+
+	"github.com/tollgate-gw/tollgate/internal/config"
+	"github.com/tollgate-gw/tollgate/internal/provider"
+	"github.com/tollgate-gw/tollgate/internal/route"
+	"github.com/tollgate-gw/tollgate/internal/telemetry"
+	"github.com/tollgate-gw/tollgate/internal/wire"
+)
+
+// exchange is the state of one client request as it moves through the
+// pipeline; it becomes the log record when the request settles.
+type exchange struct {
+	id        string
+	start     time.Time
+	endpoint  provider.Endpoint
+	requested string
+	tier      string
+	stream    bool
+	wantUsage bool
+
+	served   *config.Model // the model of the latest attempt
+	attempts int
+	fallback bool
+
+	upstream time.Duration // time spent waiting on providers
+	waited   time.Duration // time spent in backoff
+	ttfb     time.Duration
+	overhead time.Duration // frozen when the response headers go out
+
+	usage   *wire.Usage
+	status  int
+	errCode string
+}
+
+func newExchange(ep provider.Endpoint) *exchange {
+	return &exchange{id: newRequestID(), start: time.Now(), endpoint: ep}
+}
+
+// newRequestID returns "req_" and 24 hex digits of randomness.
+func newRequestID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+func (g *Gateway) chat(w http.ResponseWriter, r *http.Request) error {
+	x := newExchange(provider.Chat)
+	w.Header().Set("X-Request-Id", x.id)
+	defer g.settle(r.Context(), x)
+	body, err := g.readBody(w, r)
+	if err != nil {
+		return x.fail(err)
+	}
+	f, err := inspectChat(body)
+	if err != nil {
+		return x.fail(err)
+	}
+	x.requested, x.stream = *f.Model, f.Stream
+	x.wantUsage = f.StreamOptions != nil && f.StreamOptions.IncludeUsage
+	return x.fail(g.serve(w, r, x, body, "chat"))
+}
+
+func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request) error {
+	x := newExchange(provider.Embeddings)
+	w.Header().Set("X-Request-Id", x.id)
+	defer g.settle(r.Context(), x)
+	body, err := g.readBody(w, r)
+	if err != nil {
+		return x.fail(err)
+	}
+	f, err := inspectEmbeddings(body)
+	if err != nil {
+		return x.fail(err)
+	}
+	x.requested = *f.Model
+	return x.fail(g.serve(w, r, x, body, "embedding"))
+}
+
+// fail records a rejection for the log line and passes it on.
+func (x *exchange) fail(err error) error {
+	if err == nil {
+		return nil
+	}
+	e := wire.AsError(err)
+	x.status, x.errCode = e.Status, e.Code
+	return e
+}
+
+// serve plans the request and runs its attempts.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange, body []byte, kind string) error {
+	plan, err := route.Resolve(g.cfg, g.prof, x.requested, r.Header.Get("X-Tollgate-Tier"))
+	if err != nil {
+		return planError(err)
+	}
+	x.tier = plan.Tier
+	w.Header().Set("X-Tollgate-Tier", plan.Tier)
+	for _, m := range plan.Candidates {
+		if m.Type != kind {
+			return wire.BadRequest("model_not_supported", "model",
+				"model "+m.Name+" is a "+m.Type+" model and cannot serve this endpoint")
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), g.prof.RequestTimeout)
+	defer cancel()
+	return g.attempts(ctx, w, x, plan, body)
+}
+
+func planError(err error) error {
+	switch e := err.(type) {
+	case *route.UnknownModelError:
+		return &wire.Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found",
+			Param: "model", Message: e.Error()}
+	case *route.UnknownTierError:
+		return wire.BadRequest("invalid_tier", "X-Tollgate-Tier", e.Error())
+	}
+	return err
+}
+
+// settle writes the request's log line once the response is complete, so the
+// client never waits on it.
+func (g *Gateway) settle(ctx context.Context, x *exchange) {
+	rec := &telemetry.Request{
+		ID: x.id, Endpoint: endpointName(x.endpoint), Tier: x.tier, RequestedModel: x.requested,
+		Stream: x.stream, Attempts: x.attempts, Fallback: x.fallback, Status: x.status, ErrorCode: x.errCode,
+		Latency: time.Since(x.start), TTFB: x.ttfb, Overhead: x.overhead, Time: x.start,
+	}
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
+	}
+	if m := x.served; m != nil {
+		rec.Model, rec.Provider = m.Name, m.Provider
+		if u := x.usage; u != nil {
+			rec.UsageReported = true
+			rec.PromptTokens, rec.CompletionTokens, rec.CachedTokens = u.PromptTokens, u.CompletionTokens, u.CachedTokens()
+			rec.CostUSD = m.Price.Cost(u).USD()
+		}
+	}
+	telemetry.LogRequest(ctx, g.log, rec)
+}
+
+func endpointName(e provider.Endpoint) string {
+	if e == provider.Embeddings {
+		return "embeddings"
+	}
+	return "chat.completions"
+}

@@ -1,0 +1,225 @@
+// Package gateway is the HTTP server and the request pipeline: ingress →
+// authenticate → plan → attempt loop → relay → settle. It wires the other
+// packages together; they know nothing of HTTP.
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/tollgate-gw/tollgate/internal/config"
+	"github.com/tollgate-gw/tollgate/internal/mockupstream"
+	"github.com/tollgate-gw/tollgate/internal/provider"
+	"github.com/tollgate-gw/tollgate/internal/wire"
+)
+
+// Options are the run-time settings that do not come from the YAML file.
+type Options struct {
+	// Profile names the active profile; empty means the file's default.
+	Profile string
+	// MasterKey is the admin credential, also accepted as a client key.
+	MasterKey string
+	// Logger receives one line per request; nil discards.
+	Logger *slog.Logger
+	// Client sends upstream requests; nil means provider.NewHTTPClient().
+	Client *http.Client
+}
+
+// Gateway serves the OpenAI-compatible API. Create it with New, serve it as
+// an http.Handler, and Close it to stop what it started.
+type Gateway struct {
+	cfg        *config.Config
+	prof       *config.Profile
+	providers  map[string]provider.Provider
+	masterKey  []byte
+	log        *slog.Logger
+	modelsBody []byte
+	closers    []func(context.Context) error
+	draining   atomic.Bool
+}
+
+// New builds a gateway for cfg. It starts an in-process mock upstream for each
+// mock provider without a base URL.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	name := opts.Profile
+	if name == "" {
+		name = cfg.DefaultProfile
+	}
+	prof, ok := cfg.Profile(name)
+	if !ok {
+		return nil, fmt.Errorf("profile %q does not exist; use dev, staging or production", name)
+	}
+	if opts.MasterKey == "" {
+		return nil, errors.New("no master key: set TOLLGATE_MASTER_KEY")
+	}
+	g := &Gateway{cfg: cfg, prof: prof, masterKey: []byte(opts.MasterKey), log: opts.Logger,
+		providers: make(map[string]provider.Provider, len(cfg.Providers))}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	client := opts.Client
+	if client == nil {
+		client = provider.NewHTTPClient()
+	}
+	for _, p := range cfg.Providers {
+		ad, err := g.adapter(p, client)
+		if err != nil {
+			g.Close(context.Background())
+			return nil, err
+		}
+		g.providers[p.Name] = ad
+	}
+	g.modelsBody = modelList(cfg)
+	return g, nil
+}
+
+func (g *Gateway) adapter(p *config.Provider, client *http.Client) (provider.Provider, error) {
+	switch p.Kind {
+	case "openai":
+		return provider.NewOpenAI(p.Name, p.BaseURL, p.APIKeys, p.Headers, client), nil
+	case "anthropic":
+		return provider.NewAnthropic(p.Name, p.BaseURL, p.APIKeys, p.Headers, client), nil
+	case "mock":
+		base := p.BaseURL
+		if base == "" {
+			url, stop, err := mockupstream.Listen("127.0.0.1:0", mockupstream.Options{})
+			if err != nil {
+				return nil, fmt.Errorf("start mock provider %q: %w", p.Name, err)
+			}
+			g.closers = append(g.closers, stop)
+			base = url + "/v1"
+		}
+		return provider.NewOpenAI(p.Name, base, p.APIKeys, p.Headers, client), nil
+	}
+	return nil, fmt.Errorf("provider %q: unknown kind %q", p.Name, p.Kind)
+}
+
+// Profile returns the active profile.
+func (g *Gateway) Profile() *config.Profile { return g.prof }
+
+// Drain makes /readyz fail so load balancers stop sending new requests.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
+// Close stops what New started.
+func (g *Gateway) Close(ctx context.Context) error {
+	var errs []error
+	for _, c := range g.closers {
+		errs = append(errs, c(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// ServeHTTP routes by path. A plain switch rather than a pattern mux: every
+// wrong method and unknown path must leave as an OpenAI error envelope.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch path := r.URL.Path; path {
+	case "/v1/chat/completions", "/chat/completions":
+		g.api(w, r, http.MethodPost, g.chat)
+	case "/v1/embeddings", "/embeddings":
+		g.api(w, r, http.MethodPost, g.embeddings)
+	case "/v1/models", "/models":
+		g.api(w, r, http.MethodGet, g.models)
+	case "/healthz":
+		writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
+	case "/readyz":
+		if g.draining.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"draining"}`))
+			return
+		}
+		writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
+	default:
+		if strings.HasPrefix(path, "/v1/models/") {
+			g.api(w, r, http.MethodGet, g.model)
+			return
+		}
+		wire.WriteError(w, &wire.Error{Status: http.StatusNotFound, Type: "invalid_request_error",
+			Code: "unknown_endpoint", Message: fmt.Sprintf("unknown endpoint: %s %s", r.Method, path)})
+	}
+}
+
+// handler serves one authenticated API call.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+func (g *Gateway) api(w http.ResponseWriter, r *http.Request, method string, h handler) {
+	if r.Method != method {
+		w.Header().Set("Allow", method)
+		wire.WriteError(w, &wire.Error{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
+			Code: "method_not_allowed", Message: fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, method)})
+		return
+	}
+	if err := g.authenticate(r); err != nil {
+		wire.WriteError(w, err)
+		return
+	}
+	if err := h(w, r); err != nil {
+		wire.WriteError(w, err)
+	}
+}
+
+// authenticate accepts the master key as a Bearer token or x-api-key. The
+// comparison is constant-time.
+func (g *Gateway) authenticate(r *http.Request) error {
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		key = r.Header.Get("x-api-key")
+	}
+	if key == "" {
+		return &wire.Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "missing_api_key",
+			Message: "no API key: send Authorization: Bearer <key>"}
+	}
+	if subtle.ConstantTimeCompare([]byte(key), g.masterKey) != 1 {
+		return &wire.Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key",
+			Message: "invalid API key"}
+	}
+	return nil
+}
+
+func (g *Gateway) models(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, g.modelsBody)
+	return nil
+}
+
+func (g *Gateway) model(w http.ResponseWriter, r *http.Request) error {
+	name := strings.TrimPrefix(r.URL.Path, "/v1/models/")
+	if _, ok := g.cfg.Chain(name, g.prof.DefaultTier); !ok {
+		return &wire.Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found",
+			Param: "model", Message: fmt.Sprintf("model %q does not exist", name)}
+	}
+	b, _ := json.Marshal(modelEntry{ID: name, Object: "model", OwnedBy: "tollgate"})
+	writeJSON(w, http.StatusOK, b)
+	return nil
+}
+
+type modelEntry struct {
+	ID      string `json:"id"`
+	Object  string `json:"object"`
+	Created int64  `json:"created"`
+	OwnedBy string `json:"owned_by"`
+}
+
+// modelList renders GET /v1/models once: the configuration is immutable.
+func modelList(cfg *config.Config) []byte {
+	names := cfg.ClientModels()
+	list := struct {
+		Object string       `json:"object"`
+		Data   []modelEntry `json:"data"`
+	}{Object: "list", Data: make([]modelEntry, 0, len(names))}
+	for _, n := range names {
+		list.Data = append(list.Data, modelEntry{ID: n, Object: "model", OwnedBy: "tollgate"})
+	}
+	b, _ := json.Marshal(list)
+	return b
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}

@@ -1,0 +1,185 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/tollgate-gw/tollgate/internal/config"
+	"github.com/tollgate-gw/tollgate/internal/gateway"
+	"github.com/tollgate-gw/tollgate/internal/mockupstream"
+)
+
+const masterKey = "tg-test-master"
+
+// testConfig points every provider at the mock upstream. MOCK is replaced by
+// its URL. m1/m2 are OpenAI-format deployments; claude is Anthropic-format.
+const testConfig = `
+server:
+  max_body_bytes: 65536
+providers:
+  up:
+    kind: openai
+    base_url: MOCK/v1
+    api_key: upstream-key
+  ant:
+    kind: anthropic
+    base_url: MOCK
+    api_key: anthropic-key
+models:
+  m1: {provider: up, upstream: m1, context_window: 8000, max_output_tokens: 1000, price: {input: 1, output: 2}}
+  m2: {provider: up, upstream: m2, context_window: 8000, max_output_tokens: 1000, price: {input: 1, output: 2}}
+  claude: {provider: ant, upstream: claude-up, context_window: 200000, max_output_tokens: 4096, price: {input: 3, output: 15}}
+  emb: {provider: up, upstream: emb-1, type: embedding, context_window: 8191, price: {input: 0.02, output: 0}}
+tiers:
+  budget: [m1, m2]
+  standard: [m2, m1]
+  premium: [claude, m1]
+aliases:
+  chat:
+    budget: [m1, m2]
+    premium: [claude, m1]
+profiles:
+  dev: {default_tier: budget, max_retries: 1, request_timeout: 3s}
+`
+
+// stack is a gateway and a mock upstream, both on loopback ports.
+type stack struct {
+	url  string // the gateway's base URL, ending in /v1
+	mock *mockupstream.Server
+	logs *syncBuffer
+}
+
+func startStack(t testing.TB) *stack {
+	t.Helper()
+	mock := mockupstream.New(mockupstream.Options{})
+	up := httptest.NewServer(mock)
+	t.Cleanup(up.Close)
+	yaml := strings.ReplaceAll(testConfig, "MOCK", up.URL)
+	cfg, _, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
+	logs := &syncBuffer{}
+	g, err := gateway.New(cfg, gateway.Options{MasterKey: masterKey, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	t.Cleanup(func() { g.Close(context.Background()) })
+	gw := httptest.NewServer(g)
+	t.Cleanup(gw.Close)
+	return &stack{url: gw.URL + "/v1", mock: mock, logs: logs}
+}
+
+func (s *stack) client(opts ...option.RequestOption) openai.Client {
+	return openai.NewClient(append([]option.RequestOption{option.WithBaseURL(s.url), option.WithAPIKey(masterKey),
+		option.WithMaxRetries(0)}, opts...)...)
+}
+
+// post sends a raw request and returns status, headers and body.
+func (s *stack) post(t *testing.T, path, body string, hdr ...string) (int, http.Header, []byte) {
+	t.Helper()
+	return s.do(t, http.MethodPost, path, body, hdr...)
+}
+
+func (s *stack) do(t *testing.T, method, path, body string, hdr ...string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, strings.TrimSuffix(s.url, "/v1")+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+masterKey)
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] == "" {
+			req.Header.Del(hdr[i])
+		} else {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+// calls returns how many requests reached the upstream model.
+func (s *stack) calls(model string) int {
+	return s.mock.Stats().Models[model].Requests
+}
+
+// logLines returns the decoded llm_request_completed log lines.
+func (s *stack) logLines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range bytes.Split(s.logs.Bytes(), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["event"] == "llm_request_completed" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// errorBody decodes an OpenAI error envelope, failing the test if it is not one.
+func errorBody(t *testing.T, b []byte) (typ, code string) {
+	t.Helper()
+	var env struct {
+		Error *struct {
+			Message string  `json:"message"`
+			Type    string  `json:"type"`
+			Code    *string `json:"code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil || env.Error == nil || env.Error.Message == "" {
+		t.Fatalf("not an OpenAI error envelope: %s", b)
+	}
+	if env.Error.Code == nil {
+		return env.Error.Type, ""
+	}
+	return env.Error.Type, *env.Error.Code
+}
+
+type syncBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	discard bool // benchmarks format every line but keep none
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.discard {
+		return len(p), nil
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]byte(nil), s.b.Bytes()...)
+}
+
+func mockupstreamRule(model, fault string, times int) mockupstream.Rule {
+	return mockupstream.Rule{Model: model, Fault: fault, Times: times}
+}

@@ -1,0 +1,144 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"maps"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// anthropicVersion is the API version the translation in this package is
+// written against; it is the value the official SDKs still send.
+const anthropicVersion = "2023-06-01"
+
+// Anthropic is a Provider for the Anthropic Messages API. It translates the
+// OpenAI chat request into a Messages request (openai_anthropic.go) and the
+// answer, stream or error back into OpenAI's shapes (anthropic_openai.go).
+// Anthropic has no embeddings endpoint.
+//
+// An Anthropic is safe for concurrent use and must not be copied after first
+// use (the key ring counts atomically).
+type Anthropic struct {
+	name    string
+	url     string // the full POST …/v1/messages URL
+	keys    keyRing
+	headers map[string]string
+	client  *http.Client
+	now     func() time.Time // the "created" clock; tests fix it
+}
+
+var _ Provider = (*Anthropic)(nil)
+
+// NewAnthropic returns an adapter for the API at baseURL, such as
+// https://api.anthropic.com (a trailing /v1 is accepted too), spreading
+// requests over keys round robin. headers are sent on every request (for
+// example anthropic-beta); they cannot replace x-api-key, anthropic-version
+// or content-type. A nil client means NewHTTPClient().
+func NewAnthropic(name, baseURL string, keys []string, headers map[string]string, client *http.Client) *Anthropic {
+	base := strings.TrimSuffix(strings.TrimRight(baseURL, "/"), "/v1")
+	if client == nil {
+		client = NewHTTPClient()
+	}
+	return &Anthropic{name: name, url: base + "/v1/messages", keys: keyRing{keys: keys},
+		headers: maps.Clone(headers), client: client, now: time.Now}
+}
+
+// Do sends one attempt: req's OpenAI chat body, translated, to /v1/messages.
+// A request that cannot be translated, or one for embeddings, fails with a
+// 400 *Error before any upstream call.
+func (a *Anthropic) Do(ctx context.Context, req *Request) (*Response, error) {
+	if req.Endpoint != Chat {
+		return nil, a.withName(anthBadRequest("unsupported_endpoint",
+			"Anthropic models have no embeddings endpoint; route embeddings to another provider"))
+	}
+	body, err := a.requestBody(req)
+	if err != nil {
+		return nil, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, transportError(ctx, a.name, err)
+	}
+	a.setHeaders(hreq.Header, req)
+	resp, err := a.client.Do(hreq)
+	if err != nil {
+		return nil, transportError(ctx, a.name, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		b, _ := readBody(resp.Body) // an unreadable body still leaves the status
+		return nil, anthropicStatusError(a.name, resp, b)
+	}
+	if req.Stream {
+		return &Response{Stream: newAnthropicStream(ctx, a.name, resp.Body, a.now())}, nil
+	}
+	return a.readResponse(ctx, resp)
+}
+
+// requestBody translates req's body; Request.Model and Request.Stream win
+// over the body's own fields.
+func (a *Anthropic) requestBody(req *Request) ([]byte, error) {
+	ar, err := translateAnthropicRequest(req.Body)
+	if err != nil {
+		e, ok := AsProviderError(err)
+		if !ok {
+			e = anthBadRequest("invalid_value", "%v", err)
+		}
+		return nil, a.withName(e)
+	}
+	if req.Model != "" {
+		ar.Model = req.Model
+	}
+	ar.Stream = req.Stream
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // prompts are full of <tags>; \u003c would only bloat them
+	if err := enc.Encode(ar); err != nil {
+		return nil, a.withName(anthBadRequest("invalid_value", "encode anthropic request: %v", err))
+	}
+	return buf.Bytes(), nil
+}
+
+// setHeaders sets the configured headers, then the ones the API requires.
+// Nothing from the client's own request is forwarded.
+func (a *Anthropic) setHeaders(h http.Header, req *Request) {
+	for k, v := range a.headers {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Anthropic-Version", anthropicVersion)
+	if req.Stream {
+		h.Set("Accept", "text/event-stream")
+	} else {
+		h.Set("Accept", "application/json")
+	}
+	if k := a.keys.pick(); k != "" {
+		h.Set("X-Api-Key", k)
+	}
+	if req.RequestID != "" {
+		h.Set("X-Request-Id", req.RequestID)
+	}
+}
+
+// readResponse reads and translates a non-streaming answer.
+func (a *Anthropic) readResponse(ctx context.Context, resp *http.Response) (*Response, error) {
+	defer resp.Body.Close()
+	b, err := readBody(resp.Body)
+	if err != nil {
+		return nil, transportError(ctx, a.name, err)
+	}
+	out, usage, err := anthropicToChat(b, a.now())
+	if err != nil {
+		return nil, malformed(a.name, err)
+	}
+	return &Response{Body: out, Usage: usage}, nil
+}
+
+// withName stamps the provider name on an error made before the call.
+func (a *Anthropic) withName(e *Error) *Error {
+	e.Provider = a.name
+	return e
+}
