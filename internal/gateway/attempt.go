@@ -95,6 +95,7 @@ func (g *Gateway) try(ctx context.Context, w http.ResponseWriter, x *exchange, m
 		return g.relayStream(ctx, w, x, resp.Stream)
 	}
 	x.usage = resp.Usage
+	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
 	g.writeHeaders(w, x, "application/json")
 	w.Write(resp.Body)
 	return nil
@@ -108,12 +109,17 @@ func (g *Gateway) writeHeaders(w http.ResponseWriter, x *exchange, contentType s
 	x.overhead = max(now-x.upstream-x.waited, 0)
 	h := w.Header()
 	h.Set("Content-Type", contentType)
+	x.routeHeaders(h)
+	w.WriteHeader(http.StatusOK)
+}
+
+// routeHeaders says which model served (or failed last), and how.
+func (x *exchange) routeHeaders(h http.Header) {
 	h.Set("X-Tollgate-Model", x.served.Name)
 	h.Set("X-Tollgate-Provider", x.served.Provider)
 	h.Set("X-Tollgate-Attempts", strconv.Itoa(x.attempts))
 	h.Set("X-Tollgate-Fallback", strconv.FormatBool(x.fallback))
 	h.Set("X-Tollgate-Overhead-Ms", strconv.FormatFloat(float64(x.overhead.Microseconds())/1000, 'f', 3, 64))
-	w.WriteHeader(http.StatusOK)
 }
 
 // clientGone is the 499 of a client that left: logged, never the provider's fault.

@@ -109,7 +109,12 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange, bod
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.prof.RequestTimeout)
 	defer cancel()
-	return g.attempts(ctx, w, x, plan, body)
+	err = g.attempts(ctx, w, x, plan, body)
+	if err != nil && x.served != nil {
+		x.overhead = max(time.Since(x.start)-x.upstream-x.waited, 0)
+		x.routeHeaders(w.Header())
+	}
+	return err
 }
 
 func planError(err error) error {

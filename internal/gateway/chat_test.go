@@ -261,7 +261,7 @@ func TestLogLineFields(t *testing.T) {
 	if l["request_id"] != hdr.Get("X-Request-Id") || l["model"] != "m1" || l["status"].(float64) != 200 {
 		t.Errorf("log line = %v", l)
 	}
-	// prompt 1 token-million priced at $1 input, $2 output per million
+	// m1 is priced at $1 per million input tokens and $2 per million output tokens.
 	wantCost := (l["prompt_tokens"].(float64)*1 + l["completion_tokens"].(float64)*2) / 1e6
 	if got := l["estimated_cost"].(float64); got < wantCost*0.999 || got > wantCost*1.001 {
 		t.Errorf("estimated_cost = %v, want %v", got, wantCost)

@@ -69,9 +69,13 @@ func TestRetryAndFallback(t *testing.T) {
 func TestAllCandidatesFail(t *testing.T) {
 	s := startStack(t)
 	s.mock.AddFault(mockupstream.Rule{Model: "*", Fault: "status=500,retry_after_ms=1"})
-	code, _, body := s.post(t, "/v1/chat/completions", hi)
+	code, hdr, body := s.post(t, "/v1/chat/completions", hi)
 	if typ, c := errorBody(t, body); code != 502 || c != "upstream_unavailable" || typ != "server_error" {
 		t.Errorf("got %d %s %s, want 502 server_error upstream_unavailable", code, typ, c)
+	}
+	if hdr.Get("X-Tollgate-Attempts") != "4" || hdr.Get("X-Tollgate-Model") != "m2" || hdr.Get("X-Tollgate-Fallback") != "true" {
+		t.Errorf("error headers: attempts %q model %q fallback %q", hdr.Get("X-Tollgate-Attempts"),
+			hdr.Get("X-Tollgate-Model"), hdr.Get("X-Tollgate-Fallback"))
 	}
 	if g1, g2 := s.calls("m1"), s.calls("m2"); g1 != 2 || g2 != 2 {
 		t.Errorf("calls m1=%d m2=%d, want 2 and 2", g1, g2)
