@@ -26,13 +26,15 @@ func TestConfigValidate(t *testing.T) {
 	if out.String() != good+": ok (1 warning)\n" || !strings.Contains(errb.String(), good+":2: warning: providers.l: no api_key") {
 		t.Errorf("good: stdout %q stderr %q", out.String(), errb.String())
 	}
-	out.Reset(); errb.Reset()
+	out.Reset()
+	errb.Reset()
 	err := runConfigValidate(context.Background(), []string{bad}, &out, &errb)
 	if err == nil || err.Error() != bad+": 2 errors" || out.Len() != 0 || strings.Count(errb.String(), "\n") != 2 ||
 		!strings.Contains(errb.String(), bad+":1: ") || !strings.Contains(errb.String(), bad+":2: ") {
 		t.Errorf("bad: err %v stdout %q stderr %q", err, out.String(), errb.String())
 	}
-	out.Reset(); errb.Reset()
+	out.Reset()
+	errb.Reset()
 	if err := runConfigValidate(context.Background(), []string{"--help"}, &out, &errb); !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "tollgate config validate FILE") {
 		t.Errorf("--help: %v %q", err, out.String())
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -80,7 +81,7 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, proto protocol) *
 	}
 	_ = json.Unmarshal(c.body, &head) // a bad body is reported by the handler
 	c.model, c.stream = head.Model, head.Stream
-	headerSpec := r.Header.Get(FaultHeader)
+	headerSpec := strings.TrimSpace(r.Header.Get(FaultHeader))
 	if headerSpec != "" {
 		c.fault, c.faultErr = parseFault(headerSpec)
 	}

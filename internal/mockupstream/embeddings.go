@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"hash/fnv"
 	"math"
 	"net/http"
@@ -60,13 +61,15 @@ func (s *Server) embeddings(c *call) error {
 		return err
 	}
 	prompt := 0
-	data := make([]embedding, len(inputs))
-	for i, in := range inputs {
+	for _, in := range inputs {
 		prompt += in.tokens
-		data[i] = embedding{Object: "embedding", Index: i, Embedding: encodeVector(vectorFor(in.key, dims), req.EncodingFormat)}
 	}
 	if err := checkContext(c, prompt); err != nil {
 		return err
+	}
+	data := make([]embedding, len(inputs))
+	for i, in := range inputs {
+		data[i] = embedding{Object: "embedding", Index: i, Embedding: encodeVector(vectorFor(in.key, dims), req.EncodingFormat)}
 	}
 	type usage struct {
 		PromptTokens int `json:"prompt_tokens"`
@@ -89,7 +92,7 @@ func (req *embeddingRequest) dimensions() (int, error) {
 	if d := *req.Dimensions; d >= 1 && d <= maxDimensions {
 		return d, nil
 	}
-	return 0, &apiError{status: http.StatusBadRequest, message: "dimensions must be in 1..4096", param: "dimensions", code: "invalid_value"}
+	return 0, invalidValue("dimensions", fmt.Sprintf("dimensions must be in 1..%d", maxDimensions))
 }
 
 // embeddingInputs reads "input": a string, an array of strings, an array of
@@ -136,12 +139,7 @@ func textInput(text string) embeddingInput {
 }
 
 func invalidInput() *apiError {
-	return &apiError{
-		status:  http.StatusBadRequest,
-		message: "'input' must be a non-empty string, array of strings, array of tokens, or array of token arrays",
-		param:   "input",
-		code:    "invalid_value",
-	}
+	return invalidValue("input", "'input' must be a non-empty string, array of strings, array of tokens, or array of token arrays")
 }
 
 // vectorFor returns a unit vector of dims components drawn from a hash of key.

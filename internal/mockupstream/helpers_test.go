@@ -169,7 +169,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-
 // optionFault asks the mock for a fault through openai-go.
 func optionFault(spec string) option.RequestOption {
 	return option.WithHeader(mockupstream.FaultHeader, spec)

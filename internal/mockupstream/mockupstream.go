@@ -6,6 +6,22 @@
 // answers, streamed or not. Answers are a deterministic function of the
 // request, so the same request always gets the same text, tool call and usage.
 //
+// A text answer is "Mock reply to:", the first five words of the last user
+// message, then words chosen by a hash of that message (and of the choice
+// index), 12 tokens in all; each streamed content event is one token (a word
+// with its leading space). max_tokens and stop sequences cut it as a model
+// would. The prompt estimate is ceil(characters of all message contents / 4)
+// plus 4 per message (the Anthropic system prompt counts as one). When an
+// Anthropic request has a cache_control anywhere, the system prompt's
+// ceil(characters/4) tokens are reported as cache_read_input_tokens and
+// input_tokens is the rest; cache writes are always 0.
+//
+// With tools, unless tool_choice is "none", the answer is one call to the tool
+// tool_choice names, else the first, with arguments built from its JSON
+// schema ("mock" for strings, 1 for numbers, true for booleans, first enum
+// values). When the conversation ends with tool results, the answer is
+// "The tool returned: " and their contents.
+//
 // Faults are chosen per request, either by the request header X-Mock-Fault or
 // by rules added with [Server.AddFault] (or POST /_faults); see [Rule] for the
 // spec grammar. What the server received is kept in [Stats] (GET /_stats).

@@ -120,29 +120,15 @@ func (req *chatRequest) turn() (turn, int, error) {
 	return t, n, nil
 }
 
-// limits checks the request's required fields and reads n, the output cap
-// and the stop sequences into t.
+// limits validates req and reads n, the output cap and the stop sequences
+// into t.
 func (req *chatRequest) limits(t *turn) (int, error) {
-	switch {
-	case req.Model == "":
-		return 0, &apiError{status: http.StatusBadRequest, message: "you must provide a model parameter", param: "model"}
-	case len(req.Messages) == 0:
-		return 0, &apiError{status: http.StatusBadRequest, message: "[] is too short - 'messages'", param: "messages", code: "invalid_value"}
+	if err := req.validate(); err != nil {
+		return 0, err
 	}
 	n := 1
 	if req.N != nil {
 		n = *req.N
-	}
-	if n < 1 || n > 128 {
-		return 0, &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("%d is not in 1..128 - 'n'", n), param: "n", code: "invalid_value"}
-	}
-	for _, f := range []struct {
-		name string
-		v    *int
-	}{{"max_tokens", req.MaxTokens}, {"max_completion_tokens", req.MaxCompletionTokens}} {
-		if name, v := f.name, f.v; v != nil && *v < 1 {
-			return 0, &apiError{status: http.StatusBadRequest, message: fmt.Sprintf("%d is less than the minimum of 1 - '%s'", *v, name), param: name, code: "invalid_value"}
-		}
 	}
 	switch {
 	case req.MaxCompletionTokens != nil:
@@ -152,6 +138,29 @@ func (req *chatRequest) limits(t *turn) (int, error) {
 	}
 	t.stops = stopSequences(req.Stop)
 	return n, nil
+}
+
+// validate rejects what the real API rejects among the fields the mock reads.
+func (req *chatRequest) validate() error {
+	switch {
+	case req.Model == "":
+		return &apiError{status: http.StatusBadRequest, message: "you must provide a model parameter", param: "model"}
+	case len(req.Messages) == 0:
+		return invalidValue("messages", "[] is too short - 'messages'")
+	case req.N != nil && (*req.N < 1 || *req.N > 128):
+		return invalidValue("n", fmt.Sprintf("%d is not in 1..128 - 'n'", *req.N))
+	case req.MaxTokens != nil && *req.MaxTokens < 1:
+		return invalidValue("max_tokens", fmt.Sprintf("%d is less than the minimum of 1 - 'max_tokens'", *req.MaxTokens))
+	case req.MaxCompletionTokens != nil && *req.MaxCompletionTokens < 1:
+		return invalidValue("max_completion_tokens",
+			fmt.Sprintf("%d is less than the minimum of 1 - 'max_completion_tokens'", *req.MaxCompletionTokens))
+	}
+	return nil
+}
+
+// invalidValue is OpenAI's 400 for a bad parameter value.
+func invalidValue(param, message string) *apiError {
+	return &apiError{status: http.StatusBadRequest, message: message, param: param, code: "invalid_value"}
 }
 
 // trailingToolResults returns the contents of the tool messages that end the

@@ -7,11 +7,13 @@ import (
 	"time"
 )
 
-// Bounds on what the stats keep, so a long benchmark or a flood of made-up
-// model names cannot grow memory without end.
+// RecordsKept is how many request records Stats keeps (the most recent), so
+// that a long benchmark cannot grow memory without end.
+const RecordsKept = 64
+
+// Bounds on the other stats, so a flood of made-up model names or paths
+// cannot grow memory without end either.
 const (
-	// RecordsKept is how many request records Stats keeps (the most recent).
-	RecordsKept = 64
 	// maxKeys bounds the Models and Paths maps; later keys count under otherKey.
 	maxKeys = 256
 	// otherKey collects the counts of keys beyond maxKeys.
