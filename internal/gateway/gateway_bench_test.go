@@ -3,8 +3,11 @@ package gateway_test
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/tollgate-gw/tollgate/internal/mockupstream"
 )
 
 // BenchmarkChatNonStream measures a whole request over loopback HTTP: client
@@ -39,4 +42,12 @@ func benchPost(b *testing.B, url, body string) {
 			b.Fatalf("status %d", resp.StatusCode)
 		}
 	}
+}
+
+// BenchmarkMockDirect is the same request sent straight to the mock upstream:
+// the difference from BenchmarkChatNonStream is the gateway's cost.
+func BenchmarkMockDirect(b *testing.B) {
+	mock := httptest.NewServer(mockupstream.New(mockupstream.Options{}))
+	b.Cleanup(mock.Close)
+	benchPost(b, mock.URL+"/v1/chat/completions", `{"model":"m1","messages":[{"role":"user","content":"hi"}]}`)
 }

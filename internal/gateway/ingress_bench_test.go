@@ -1,6 +1,9 @@
 package gateway
 
 import (
+	"errors"
+
+	"github.com/tollgate-gw/tollgate/internal/wire"
 	"strings"
 	"testing"
 )
@@ -31,4 +34,22 @@ func BenchmarkUpstreamBody(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzInspectChat: any body gets either fields or a *wire.Error, never a panic.
+func FuzzInspectChat(f *testing.F) {
+	for _, s := range []string{string(benchBody), `{}`, `{"model":5}`, `[]`, `{"model":"m","messages":[{"role":1}]}`, `nul`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		f, err := inspectChat(body)
+		if err == nil && (f.Model == nil || *f.Model == "" || len(f.Messages) == 0) {
+			t.Fatalf("accepted %q without model or messages", body)
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*wire.Error](err); !ok {
+				t.Fatalf("error %T is not a *wire.Error", err)
+			}
+		}
+	})
 }
