@@ -69,6 +69,9 @@ type Provider struct {
 	// Catalog is the price catalogue's litellm_provider this provider's models
 	// are priced by ("" = by Kind).
 	Catalog string
+	// KeyCooldown is how long a key rests after a 429 when the upstream gave no
+	// Retry-After; default 30s.
+	KeyCooldown time.Duration
 }
 
 // Model is a name clients may send, bound to one provider deployment.
@@ -85,6 +88,75 @@ type Model struct {
 	PriceSource string
 	// Fallbacks is the chain after this model when a client names it directly.
 	Fallbacks []string
+
+	// Deployments serve this model: the same model on several providers,
+	// regions or accounts. Always at least one; a model written with
+	// provider/upstream at its top level has exactly one, and Provider and
+	// Upstream above are always Deployments[0]'s.
+	Deployments []*Deployment
+	// Balancing picks among healthy deployments: BalanceWeighted (default) or
+	// BalanceLatency (power of two choices over EWMA latency and in-flight count).
+	Balancing string
+	// Timeouts overrides the profile's, field by field; zero fields inherit.
+	Timeouts Timeouts
+	// ContextPolicy overrides the profile's ("" inherits).
+	ContextPolicy string
+	// HoldBack overrides the profile's when Set.
+	HoldBack HoldBack
+}
+
+// Balancing strategies.
+const (
+	BalanceWeighted = "weighted"
+	BalanceLatency  = "latency"
+)
+
+// Context-window policies: what happens when prompt + max output does not fit.
+const (
+	ContextReject   = "reject"   // 400 context_length_exceeded, no upstream call
+	ContextTrim     = "trim"     // drop the oldest turns until it fits
+	ContextFallback = "fallback" // move to the next model in the chain with a larger window
+)
+
+// Criticality levels a request may carry in X-Tollgate-Criticality.
+var Criticalities = []string{"critical", "standard", "background"}
+
+// Deployment is one place a model is served.
+type Deployment struct {
+	// ID is stable and unique across the file: the `id` key, else
+	// "MODEL" for a single deployment and "MODEL#N" (N from 1) for several.
+	// Breakers, logs and explain name deployments by it.
+	ID       string
+	Model    string // the model it serves
+	Provider string
+	Upstream string // upstream model name; defaults to the model's name
+	Weight   int    // relative share under weighted balancing; default 1, 1..1000
+}
+
+// Timeouts bound one request. Zero means "inherit" in a model override and
+// "no limit" nowhere: compile fills every profile field.
+type Timeouts struct {
+	Connect   time.Duration // TCP+TLS connect; default 5s
+	FirstByte time.Duration // request sent → response headers, and → first stream event; default 60s
+	Idle      time.Duration // longest gap between stream events; default 60s
+	Total     time.Duration // the whole request, all attempts; the profile's request_timeout
+}
+
+// HoldBack buffers the start of a stream so that an upstream failure inside
+// the window can still fall back invisibly. Off unless Set.
+type HoldBack struct {
+	Set      bool
+	Duration time.Duration // hold at most this long…
+	Tokens   int           // …or this many content chunks, whichever comes first
+}
+
+// Breaker configures the per-deployment circuit breakers.
+type Breaker struct {
+	Failures    int           // consecutive failures that open it; default 5
+	ErrorRate   float64       // failure share in Window that opens it; default 0.5
+	MinRequests int           // requests in Window before ErrorRate applies; default 20
+	Window      time.Duration // default 60s
+	Cooldown    time.Duration // open → half-open; default 30s
 }
 
 // Profile is a set of defaults chosen per environment.
@@ -95,6 +167,22 @@ type Profile struct {
 	RequestTimeout     time.Duration
 	ContextWindowLimit int // 0 = no profile-wide limit
 	Alerts             Alerts
+
+	// Criticality maps critical/standard/background to a tier. Defaults:
+	// critical → premium, standard → DefaultTier, background → budget.
+	Criticality map[string]string
+	// Timeouts are the defaults for every model; Total equals RequestTimeout.
+	Timeouts Timeouts
+	// ContextPolicy is reject (default), trim or fallback.
+	ContextPolicy string
+	// HoldBack is off by default.
+	HoldBack HoldBack
+	// RetryBudget is the largest share of attempts that may be retries, over
+	// a sliding 10 s window; default 0.2. Retries past it are skipped (the
+	// chain moves on) so a failing provider is not stormed.
+	RetryBudget float64
+	// Breaker configures circuit breakers.
+	Breaker Breaker
 }
 
 // Alerts holds alert thresholds, stored now and evaluated by the telemetry package later.
