@@ -81,22 +81,22 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 }
 
 func (g *Gateway) adapter(p *config.Provider, client *http.Client) (provider.Provider, error) {
+	acct := provider.Account{Name: p.Name, BaseURL: p.BaseURL, Keys: p.APIKeys, Headers: p.Headers, KeyCooldown: p.KeyCooldown}
 	switch p.Kind {
 	case "openai":
-		return provider.NewOpenAI(p.Name, p.BaseURL, p.APIKeys, p.Headers, client), nil
+		return provider.NewOpenAI(acct, client), nil
 	case "anthropic":
-		return provider.NewAnthropic(p.Name, p.BaseURL, p.APIKeys, p.Headers, client), nil
+		return provider.NewAnthropic(acct, client), nil
 	case "mock":
-		base := p.BaseURL
-		if base == "" {
+		if acct.BaseURL == "" {
 			url, stop, err := mockupstream.Listen("127.0.0.1:0", mockupstream.Options{})
 			if err != nil {
 				return nil, fmt.Errorf("start mock provider %q: %w", p.Name, err)
 			}
 			g.closers = append(g.closers, stop)
-			base = url + "/v1"
+			acct.BaseURL = url + "/v1"
 		}
-		return provider.NewOpenAI(p.Name, base, p.APIKeys, p.Headers, client), nil
+		return provider.NewOpenAI(acct, client), nil
 	}
 	return nil, fmt.Errorf("provider %q: unknown kind %q", p.Name, p.Kind)
 }

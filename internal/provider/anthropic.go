@@ -24,7 +24,7 @@ const anthropicVersion = "2023-06-01"
 type Anthropic struct {
 	name    string
 	url     string // the full POST …/v1/messages URL
-	keys    keyRing
+	keys    *keyRing
 	headers map[string]string
 	client  *http.Client
 	now     func() time.Time // the "created" clock; tests fix it
@@ -32,18 +32,18 @@ type Anthropic struct {
 
 var _ Provider = (*Anthropic)(nil)
 
-// NewAnthropic returns an adapter for the API at baseURL, such as
+// NewAnthropic returns an adapter for the API at a.BaseURL, such as
 // https://api.anthropic.com (a trailing /v1 is accepted too), spreading
-// requests over keys round robin. headers are sent on every request (for
+// requests over a.Keys round robin. a.Headers are sent on every request (for
 // example anthropic-beta); they cannot replace x-api-key, anthropic-version
 // or content-type. A nil client means NewHTTPClient().
-func NewAnthropic(name, baseURL string, keys []string, headers map[string]string, client *http.Client) *Anthropic {
-	base := strings.TrimSuffix(strings.TrimRight(baseURL, "/"), "/v1")
+func NewAnthropic(a Account, client *http.Client) *Anthropic {
+	base := strings.TrimSuffix(strings.TrimRight(a.BaseURL, "/"), "/v1")
 	if client == nil {
 		client = NewHTTPClient()
 	}
-	return &Anthropic{name: name, url: base + "/v1/messages", keys: keyRing{keys: keys},
-		headers: maps.Clone(headers), client: client, now: time.Now}
+	return &Anthropic{name: a.Name, url: base + "/v1/messages", keys: newKeyRing(a.Keys, a.KeyCooldown),
+		headers: maps.Clone(a.Headers), client: client, now: time.Now}
 }
 
 // Do sends one attempt: req's OpenAI chat body, translated, to /v1/messages.
@@ -58,12 +58,13 @@ func (a *Anthropic) Do(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url, bytes.NewReader(body))
-	if err != nil {
-		return nil, transportError(ctx, a.name, err)
-	}
-	a.setHeaders(hreq.Header, req)
-	resp, err := a.client.Do(hreq)
+	resp, err := a.keys.send(a.client, func(key string) (*http.Request, error) {
+		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url, bytes.NewReader(body))
+		if err == nil {
+			a.setHeaders(hreq.Header, req, key)
+		}
+		return hreq, err
+	})
 	if err != nil {
 		return nil, transportError(ctx, a.name, err)
 	}
@@ -104,7 +105,7 @@ func (a *Anthropic) requestBody(req *Request) ([]byte, error) {
 
 // setHeaders sets the configured headers, then the ones the API requires.
 // Nothing from the client's own request is forwarded.
-func (a *Anthropic) setHeaders(h http.Header, req *Request) {
+func (a *Anthropic) setHeaders(h http.Header, req *Request, key string) {
 	for k, v := range a.headers {
 		h.Set(k, v)
 	}
@@ -115,8 +116,8 @@ func (a *Anthropic) setHeaders(h http.Header, req *Request) {
 	} else {
 		h.Set("Accept", "application/json")
 	}
-	if k := a.keys.pick(); k != "" {
-		h.Set("X-Api-Key", k)
+	if key != "" {
+		h.Set("X-Api-Key", key)
 	}
 	if req.RequestID != "" {
 		h.Set("X-Request-Id", req.RequestID)

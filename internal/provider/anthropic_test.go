@@ -120,8 +120,8 @@ func TestAnthropicEndToEnd(t *testing.T) {
 	up := &anthUpstream{t: t, response: "tool_use", stream: "text_tool_use"}
 	upSrv := httptest.NewServer(up)
 	defer upSrv.Close()
-	a := NewAnthropic("anthropic", upSrv.URL+"/v1/", []string{"k-one", "k-two"},
-		map[string]string{"anthropic-beta": "tools-2099", "x-api-key": "from-config"}, upSrv.Client())
+	a := NewAnthropic(Account{Name: "anthropic", BaseURL: upSrv.URL + "/v1/", Keys: []string{"k-one", "k-two"},
+		Headers: map[string]string{"anthropic-beta": "tools-2099", "x-api-key": "from-config"}}, upSrv.Client())
 	relay := anthRelay(t, a)
 	defer relay.Close()
 	client := openai.NewClient(option.WithBaseURL(relay.URL), option.WithAPIKey("client-key"), option.WithMaxRetries(0))
@@ -223,7 +223,7 @@ func TestAnthropicBaseURL(t *testing.T) {
 	srv := httptest.NewServer(up)
 	defer srv.Close()
 	for _, base := range []string{srv.URL, srv.URL + "/", srv.URL + "/v1", srv.URL + "/v1/"} {
-		a := NewAnthropic("anthropic", base, []string{"k"}, nil, srv.Client())
+		a := NewAnthropic(Account{Name: "anthropic", BaseURL: base, Keys: []string{"k"}}, srv.Client())
 		if _, err := a.Do(context.Background(), &Request{Body: []byte(`{"messages":[{"role":"user","content":"hi"}]}`)}); err != nil {
 			t.Errorf("base %s: %v", base, err)
 		}
@@ -241,7 +241,7 @@ func TestAnthropicNoUpstreamCall(t *testing.T) {
 	up := &anthUpstream{t: t, response: "text"}
 	srv := httptest.NewServer(up)
 	defer srv.Close()
-	a := NewAnthropic("claude", srv.URL, []string{"k"}, nil, srv.Client())
+	a := NewAnthropic(Account{Name: "claude", BaseURL: srv.URL, Keys: []string{"k"}}, srv.Client())
 	tests := []struct {
 		name string
 		req  Request
@@ -297,7 +297,7 @@ func TestAnthropicDoErrors(t *testing.T) {
 		{"client gone", garbage.URL, canceled, false, []any{KindCanceled, 0, "client_closed_request", false}},
 	}
 	for _, tt := range tests {
-		a := NewAnthropic("anthropic", tt.url, []string{"k"}, nil, nil)
+		a := NewAnthropic(Account{Name: "anthropic", BaseURL: tt.url, Keys: []string{"k"}}, nil)
 		_, err := a.Do(tt.ctx, &Request{Body: body, Stream: tt.stream})
 		e, ok := AsProviderError(err)
 		if !ok {
@@ -342,7 +342,7 @@ func TestAnthropicStreamBroken(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			a := NewAnthropic("anthropic", srv.URL, []string{"k"}, nil, srv.Client())
+			a := NewAnthropic(Account{Name: "anthropic", BaseURL: srv.URL, Keys: []string{"k"}}, srv.Client())
 			resp, err := a.Do(ctx, &Request{Body: []byte(`{"messages":[{"role":"user","content":"hi"}]}`),
 				Stream: true, RequestID: tt.requestID})
 			if err != nil {

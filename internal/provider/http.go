@@ -19,11 +19,41 @@ const maxResponseBytes = 64 << 20
 // loop moves on rather than holding the client.
 const maxRetryAfter = 60 * time.Second
 
+// ErrAttemptTimeout is the cause the gateway cancels an attempt's context
+// with when one of its own timers (first byte, idle gap) fires; adapters then
+// report KindTimeout, not a client that went away.
+var ErrAttemptTimeout = errors.New("attempt timed out")
+
+type connectTimeoutKey struct{}
+
+// WithConnectTimeout bounds the TCP and TLS connect of requests made with ctx.
+func WithConnectTimeout(ctx context.Context, d time.Duration) context.Context {
+	if d <= 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, connectTimeoutKey{}, d)
+}
+
+const defaultConnectTimeout = 10 * time.Second
+
 // NewHTTPClient returns the client adapters share: keep-alive pools sized for a
 // gateway, HTTP/2 where the upstream offers it, and no overall timeout (the
-// request context carries the deadline, so streams are not cut).
+// request context carries the deadline, so streams are not cut). The connect
+// timeout comes from the context (WithConnectTimeout), so one pool serves
+// models with different settings.
 func NewHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration)
+		if !ok {
+			d = defaultConnectTimeout
+		}
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return dialer.DialContext(ctx, network, addr)
+	}
+	t.TLSHandshakeTimeout = defaultConnectTimeout
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
@@ -32,18 +62,102 @@ func NewHTTPClient() *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// keyRing spreads requests over a provider's API keys, round robin.
-type keyRing struct {
-	keys []string
-	next atomic.Uint32
+// Account is what an adapter needs to reach one upstream account.
+type Account struct {
+	Name    string
+	BaseURL string
+	Keys    []string
+	// Headers are sent on every request.
+	Headers map[string]string
+	// KeyCooldown is how long a key rests after a 429 that named no
+	// Retry-After; 0 means 30 s.
+	KeyCooldown time.Duration
 }
 
-func (k *keyRing) pick() string {
-	if len(k.keys) == 0 {
-		return ""
+const defaultKeyCooldown = 30 * time.Second
+
+// keyRing spreads requests over a provider's API keys, round robin, resting
+// a key that got a 429 so the next attempt uses another.
+type keyRing struct {
+	keys     []string
+	cooldown time.Duration
+	next     atomic.Uint32
+	until    []atomic.Int64 // per key: unix nanos before which it rests
+}
+
+func newKeyRing(keys []string, cooldown time.Duration) *keyRing {
+	if cooldown <= 0 {
+		cooldown = defaultKeyCooldown
 	}
-	n := k.next.Add(1)
-	return k.keys[int(n-1)%len(k.keys)]
+	return &keyRing{keys: keys, cooldown: cooldown, until: make([]atomic.Int64, len(keys))}
+}
+
+// pick returns the next key that is not resting; when all rest, the one
+// whose rest ends first. It returns -1 and "" when there are no keys.
+func (k *keyRing) pick(now time.Time) (int, string) {
+	n := len(k.keys)
+	if n == 0 {
+		return -1, ""
+	}
+	start := int(k.next.Add(1)-1) % n
+	best, t := start, now.UnixNano()
+	for i := range n {
+		j := (start + i) % n
+		u := k.until[j].Load()
+		if u <= t {
+			return j, k.keys[j]
+		}
+		if u < k.until[best].Load() {
+			best = j
+		}
+	}
+	return best, k.keys[best]
+}
+
+// rest makes key i rest for d, or the ring's cooldown when d is 0.
+func (k *keyRing) rest(i int, d time.Duration, now time.Time) {
+	if i < 0 {
+		return
+	}
+	if d <= 0 {
+		d = k.cooldown
+	}
+	k.until[i].Store(now.Add(d).UnixNano())
+}
+
+// ready reports whether some key is not resting.
+func (k *keyRing) ready(now time.Time) bool {
+	t := now.UnixNano()
+	for i := range k.until {
+		if k.until[i].Load() <= t {
+			return true
+		}
+	}
+	return false
+}
+
+// send sends the request that build makes for a key. A 429 rests that key
+// and, while another key is ready, the request goes again at once with it:
+// a rate limit on one key does not fail the request.
+func (k *keyRing) send(client *http.Client, build func(key string) (*http.Request, error)) (*http.Response, error) {
+	for tries := 0; ; tries++ {
+		now := time.Now()
+		i, key := k.pick(now)
+		req, err := build(key)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := client.Do(req)
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+			return resp, err
+		}
+		k.rest(i, RetryAfter(resp.Header, now), now)
+		if tries+1 >= len(k.keys) || !k.ready(now) {
+			return resp, nil
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+	}
 }
 
 // RetryAfter reads retry-after-ms (preferred) or Retry-After (seconds, maybe
@@ -71,6 +185,8 @@ func transportError(ctx context.Context, provider string, err error) *Error {
 	e := &Error{Provider: provider, Err: err, Kind: KindTransport,
 		Type: "server_error", Code: "upstream_unavailable", Message: "upstream connection failed"}
 	switch {
+	case errors.Is(context.Cause(ctx), ErrAttemptTimeout):
+		e.Kind, e.Code, e.Message = KindTimeout, "upstream_timeout", "upstream timed out"
 	case errors.Is(ctx.Err(), context.Canceled):
 		e.Kind, e.Code, e.Message = KindCanceled, "client_closed_request", "client closed the request"
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):

@@ -17,18 +17,22 @@ import (
 type OpenAI struct {
 	name    string
 	base    string
-	keys    keyRing
+	keys    *keyRing
 	headers map[string]string
 	client  *http.Client
 }
 
 var _ Provider = (*OpenAI)(nil)
 
-// NewOpenAI returns an adapter for the API at baseURL (for example
-// https://api.openai.com/v1), spreading requests over keys.
-func NewOpenAI(name, baseURL string, keys []string, headers map[string]string, client *http.Client) *OpenAI {
-	return &OpenAI{name: name, base: strings.TrimRight(baseURL, "/"), keys: keyRing{keys: keys},
-		headers: headers, client: client}
+// NewOpenAI returns an adapter for the API at a.BaseURL (for example
+// https://api.openai.com/v1), spreading requests over a.Keys. A nil client
+// means NewHTTPClient().
+func NewOpenAI(a Account, client *http.Client) *OpenAI {
+	if client == nil {
+		client = NewHTTPClient()
+	}
+	return &OpenAI{name: a.Name, base: strings.TrimRight(a.BaseURL, "/"), keys: newKeyRing(a.Keys, a.KeyCooldown),
+		headers: a.Headers, client: client}
 }
 
 // Do sends one attempt.
@@ -37,12 +41,13 @@ func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
 	if req.Endpoint == Embeddings {
 		path = "/embeddings"
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(req.Body))
-	if err != nil {
-		return nil, transportError(ctx, o.name, err)
-	}
-	o.setHeaders(hreq.Header, req)
-	resp, err := o.client.Do(hreq)
+	resp, err := o.keys.send(o.client, func(key string) (*http.Request, error) {
+		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(req.Body))
+		if err == nil {
+			o.setHeaders(hreq.Header, req, key)
+		}
+		return hreq, err
+	})
 	if err != nil {
 		return nil, transportError(ctx, o.name, err)
 	}
@@ -69,15 +74,15 @@ func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
 	return &Response{Body: body, Usage: parsed.Usage}, nil
 }
 
-func (o *OpenAI) setHeaders(h http.Header, req *Request) {
+func (o *OpenAI) setHeaders(h http.Header, req *Request, key string) {
 	h.Set("Content-Type", "application/json")
 	if req.Stream {
 		h.Set("Accept", "text/event-stream")
 	} else {
 		h.Set("Accept", "application/json")
 	}
-	if k := o.keys.pick(); k != "" {
-		h.Set("Authorization", "Bearer "+k)
+	if key != "" {
+		h.Set("Authorization", "Bearer "+key)
 	}
 	if req.RequestID != "" {
 		h.Set("X-Request-Id", req.RequestID)
