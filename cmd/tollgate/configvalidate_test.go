@@ -51,7 +51,7 @@ func TestConfigValidate(t *testing.T) {
 
 // The shipped examples validate through the command as a user runs it.
 func TestExamplesValidate(t *testing.T) {
-	for _, k := range []string{"OPENAI_API_KEY", "DEEPSEEK_API_KEY", "ANTHROPIC_API_KEY"} {
+	for _, k := range []string{"OPENAI_API_KEY", "OPENAI_BACKUP_API_KEY", "DEEPSEEK_API_KEY", "ANTHROPIC_API_KEY"} {
 		t.Setenv(k, "test-"+k)
 	}
 	files, _ := filepath.Glob("../../examples/*.yaml")

@@ -31,6 +31,8 @@ Usage:
   tollgate serve --config FILE [--profile dev|staging|production] [--listen ADDR]
   tollgate serve --demo                 run with a built-in demo configuration
   tollgate config validate FILE         check a configuration file
+  tollgate explain --config FILE --model M [--criticality C] [--request body.json]
+                                        show how a request would be routed
   tollgate mock-upstream [--listen ADDR] run a fake provider for tests and benchmarks
   tollgate version
 
@@ -56,6 +58,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return errors.New(`unknown config command: use "tollgate config validate FILE"`)
 		}
 		return runConfigValidate(ctx, rest[1:], stdout, stderr)
+	case "explain":
+		return runExplain(ctx, rest, stdout, stderr)
 	case "mock-upstream":
 		return runMockUpstream(ctx, rest, stdout, stderr)
 	case "version", "--version":

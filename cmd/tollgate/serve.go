@@ -12,6 +12,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/tollgate-gw/tollgate/internal/config"
@@ -23,6 +26,8 @@ type serveFlags struct {
 	profile string
 	listen  string
 	demo    bool
+	watch   time.Duration
+	drain   time.Duration
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -32,6 +37,8 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.config, "config", os.Getenv("TOLLGATE_CONFIG"), "configuration `FILE` (env TOLLGATE_CONFIG)")
 	fs.StringVar(&f.profile, "profile", os.Getenv("TOLLGATE_PROFILE"), "profile: dev, staging or production (env TOLLGATE_PROFILE; default: the file's default_profile)")
 	fs.StringVar(&f.listen, "listen", os.Getenv("TOLLGATE_LISTEN"), "listen `ADDR` (env TOLLGATE_LISTEN; default: the file's server.listen, else 127.0.0.1:8080)")
+	fs.DurationVar(&f.watch, "watch", 0, "also reload the config file when it changes, checking this often (e.g. 2s); SIGHUP always reloads")
+	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long requests and streams in flight may take to finish")
 	fs.BoolVar(&f.demo, "demo", false, "run a built-in demo configuration: a mock provider, or a real one when OPENAI_API_KEY, ANTHROPIC_API_KEY or DEEPSEEK_API_KEY is set")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage:\n  tollgate serve --config FILE [--profile P] [--listen ADDR]\n  tollgate serve --demo\n\n"+
@@ -79,7 +86,70 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.demo {
 		printDemo(stdout, base, key, demo)
 	}
-	return serveUntilDone(ctx, g, ln)
+	var wg sync.WaitGroup
+	rctx, stopReload := context.WithCancel(ctx)
+	if !f.demo {
+		wg.Go(func() { reloadLoop(rctx, g, f, log) })
+	}
+	err = serveUntilDone(ctx, g, ln, f.drain)
+	stopReload()
+	wg.Wait()
+	return err
+}
+
+// reloadLoop reloads the file on SIGHUP, and on change with --watch. An
+// invalid file is logged and the running configuration stays.
+func reloadLoop(ctx context.Context, g *gateway.Gateway, f serveFlags, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	var tick <-chan time.Time
+	if f.watch > 0 {
+		t := time.NewTicker(f.watch)
+		defer t.Stop()
+		tick = t.C
+	}
+	last := fileStamp(f.config)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		case <-tick:
+			if s := fileStamp(f.config); s == last {
+				continue
+			}
+		}
+		last = fileStamp(f.config)
+		reload(g, f.config, log)
+	}
+}
+
+func reload(g *gateway.Gateway, path string, log *slog.Logger) {
+	cfg, problems, err := config.Load(path, os.LookupEnv)
+	if err == nil {
+		err = g.Reload(cfg)
+	}
+	if err != nil {
+		msgs := make([]string, 0, len(problems))
+		for _, p := range problems {
+			msgs = append(msgs, p.String())
+		}
+		log.Error("config reload rejected; the running configuration stays", slog.String("event", "config_reload_failed"),
+			slog.String("file", path), slog.String("error", err.Error()), slog.Any("problems", msgs))
+		return
+	}
+	log.Info("config reloaded", slog.String("event", "config_reloaded"), slog.String("file", path),
+		slog.Int("warnings", len(problems)))
+}
+
+// fileStamp changes when the file is rewritten.
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprint(fi.ModTime().UnixNano(), fi.Size())
 }
 
 func loadServeConfig(f serveFlags, stderr io.Writer) (*config.Config, string, error) {
@@ -96,8 +166,9 @@ func loadServeConfig(f serveFlags, stderr io.Writer) (*config.Config, string, er
 }
 
 // serveUntilDone serves until ctx ends, then drains: /readyz fails at once,
-// and requests in flight get up to 30 seconds to finish.
-func serveUntilDone(ctx context.Context, g *gateway.Gateway, ln net.Listener) error {
+// new connections are refused, and requests and streams in flight get up to
+// drain to finish.
+func serveUntilDone(ctx context.Context, g *gateway.Gateway, ln net.Listener, drain time.Duration) error {
 	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -107,10 +178,13 @@ func serveUntilDone(ctx context.Context, g *gateway.Gateway, ln net.Listener) er
 	case <-ctx.Done():
 	}
 	g.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return err
+		// The drain deadline passed: cut what is left. Settle has run for
+		// every request that finished; the cut ones log as client-closed.
+		g.Logger().Warn("drain deadline passed; closing remaining connections", slog.String("event", "drain_timeout"))
+		srv.Close()
 	}
 	<-errc
 	return nil

@@ -50,6 +50,7 @@ func (c *Config) precompute() {
 		c.routes[name] = r
 	}
 	c.clientModels = c.listClientModels()
+	c.precomputeEffective()
 }
 
 // Profile returns the named profile (dev, staging or production).

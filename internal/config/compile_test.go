@@ -22,19 +22,29 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("DefaultProfile = %q, want dev", c.DefaultProfile)
 	}
 	alerts := Alerts{FallbackRate: 0.15, LatencyP95: 800 * time.Millisecond, MonthlyBudgetUSD: 5000, MonthlyBudget: 5000_000_000_000}
-	want := map[string]*Profile{
-		"dev":        {Name: "dev", DefaultTier: "budget", MaxRetries: 1, RequestTimeout: 120 * time.Second, Alerts: alerts},
-		"staging":    {Name: "staging", DefaultTier: "standard", MaxRetries: 2, RequestTimeout: 120 * time.Second, Alerts: alerts},
-		"production": {Name: "production", DefaultTier: "premium", MaxRetries: 3, RequestTimeout: 120 * time.Second, Alerts: alerts},
+	profile := func(name, tier string, retries int) *Profile {
+		return &Profile{Name: name, DefaultTier: tier, MaxRetries: retries, RequestTimeout: 120 * time.Second, Alerts: alerts,
+			Criticality:   map[string]string{"critical": "premium", "standard": tier, "background": "budget"},
+			Timeouts:      Timeouts{Connect: 5 * time.Second, FirstByte: 60 * time.Second, Idle: 60 * time.Second, Total: 120 * time.Second},
+			ContextPolicy: "reject",
+			RetryBudget:   0.2,
+			Breaker:       Breaker{Failures: 5, ErrorRate: 0.5, MinRequests: 20, Window: 60 * time.Second, Cooldown: 30 * time.Second},
+		}
 	}
-	if diff := cmp.Diff(c.Profiles, want); diff != "" {
+	want := map[string]*Profile{
+		"dev":        profile("dev", "budget", 1),
+		"staging":    profile("staging", "standard", 2),
+		"production": profile("production", "premium", 3),
+	}
+	if diff := cmp.Diff(c.Profiles, want, cmpopts.IgnoreUnexported(Profile{})); diff != "" {
 		t.Errorf("Profiles (-got +want):\n%s", diff)
 	}
-	wantModel := &Model{Name: "m", Provider: "p", Upstream: "m", Type: "chat", PriceSource: "free"}
+	wantModel := &Model{Name: "m", Provider: "p", Upstream: "m", Type: "chat", PriceSource: "free",
+		Deployments: []*Deployment{{ID: "m", Model: "m", Provider: "p", Upstream: "m", Weight: 1}}, Balancing: "weighted"}
 	if diff := cmp.Diff(c.Models["m"], wantModel); diff != "" {
 		t.Errorf(`Models["m"] (-got +want):\n%s`, diff)
 	}
-	if diff := cmp.Diff(c.Providers["p"], &Provider{Name: "p", Kind: "mock"}); diff != "" {
+	if diff := cmp.Diff(c.Providers["p"], &Provider{Name: "p", Kind: "mock", KeyCooldown: 30 * time.Second}); diff != "" {
 		t.Errorf(`Providers["p"] (-got +want):\n%s`, diff)
 	}
 }
@@ -76,9 +86,9 @@ profiles:
 		t.Errorf("Server = %+v, DefaultProfile = %q", c.Server, c.DefaultProfile)
 	}
 	wantProviders := map[string]*Provider{
-		"anthropic": {Name: "anthropic", Kind: "anthropic", BaseURL: "https://api.anthropic.com", APIKeys: []string{"k"}},
+		"anthropic": {Name: "anthropic", Kind: "anthropic", BaseURL: "https://api.anthropic.com", APIKeys: []string{"k"}, KeyCooldown: 30 * time.Second},
 		"local": {Name: "local", Kind: "openai", BaseURL: "http://localhost:11434/v1", APIKeys: []string{"x"},
-			Headers: map[string]string{"Openai-Organization": "org-1"}},
+			Headers: map[string]string{"Openai-Organization": "org-1"}, KeyCooldown: 30 * time.Second},
 	}
 	if diff := cmp.Diff(c.Providers, wantProviders, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("Providers (-got +want):\n%s", diff)
@@ -87,13 +97,16 @@ profiles:
 		Name: "m", Provider: "local", Upstream: "llama3.1:8b", Type: "chat", ContextWindow: 1_000_000, MaxOutputTokens: 4096,
 		Price:       meter.Price{Input: 100_000, Output: 200_000, CachedInput: 50_000, CacheWrite: 125_000},
 		PriceSource: "config",
+		Deployments: []*Deployment{{ID: "m", Model: "m", Provider: "local", Upstream: "llama3.1:8b", Weight: 1}}, Balancing: "weighted",
 	}
 	if diff := cmp.Diff(c.Models["m"], wantModel); diff != "" {
 		t.Errorf(`Models["m"] (-got +want):\n%s`, diff)
 	}
 	wantStaging := &Profile{Name: "staging", DefaultTier: "premium", MaxRetries: 0, RequestTimeout: 150 * time.Second,
 		ContextWindowLimit: 8192, Alerts: Alerts{LatencyP95: 1500 * time.Millisecond, MonthlyBudgetUSD: 1e-9, MonthlyBudget: 1}}
-	if diff := cmp.Diff(c.Profiles["staging"], wantStaging); diff != "" {
+	// The keys this test is about; the policies have their own tests.
+	policies := cmpopts.IgnoreFields(Profile{}, "Criticality", "Timeouts", "ContextPolicy", "HoldBack", "RetryBudget", "Breaker")
+	if diff := cmp.Diff(c.Profiles["staging"], wantStaging, policies, cmpopts.IgnoreUnexported(Profile{})); diff != "" {
 		t.Errorf(`Profiles["staging"] (-got +want):\n%s`, diff)
 	}
 }
@@ -143,7 +156,7 @@ tiers: {budget: [gpt-4o-mini], standard: [gpt-4o-mini], premium: [gpt-4o-mini]}
 		{"own", Model{Type: "chat",
 			Price: meter.Price{Input: 1_000_000, Output: 2_000_000, CachedInput: 1_000_000, CacheWrite: 1_000_000}, PriceSource: "config"}},
 	}
-	ignore := cmpopts.IgnoreFields(Model{}, "Name", "Provider", "Upstream", "Fallbacks")
+	ignore := cmpopts.IgnoreFields(Model{}, "Name", "Provider", "Upstream", "Fallbacks", "Deployments", "Balancing")
 	for _, tt := range tests {
 		t.Run(tt.model, func(t *testing.T) {
 			if diff := cmp.Diff(*c.Models[tt.model], tt.want, ignore); diff != "" {

@@ -74,7 +74,7 @@ type Provider struct {
 	KeyCooldown time.Duration
 }
 
-// Model is a name clients may send, bound to one provider deployment.
+// Model is a name clients may send, bound to one or more deployments.
 type Model struct {
 	Name            string
 	Provider        string
@@ -103,6 +103,10 @@ type Model struct {
 	ContextPolicy string
 	// HoldBack overrides the profile's when Set.
 	HoldBack HoldBack
+	// HoldBackOff is true when the file says `hold_back: off` (or false):
+	// this model holds nothing back even when its profile does. HoldBack is
+	// then unset. Profile.For applies it.
+	HoldBackOff bool
 }
 
 // Balancing strategies.
@@ -144,6 +148,10 @@ type Timeouts struct {
 
 // HoldBack buffers the start of a stream so that an upstream failure inside
 // the window can still fall back invisibly. Off unless Set.
+//
+// When Set, at least one of Duration and Tokens is above zero; a zero one
+// sets no bound of its own (tokens only: hold until that many chunks, or
+// the stream ends).
 type HoldBack struct {
 	Set      bool
 	Duration time.Duration // hold at most this long…
@@ -177,12 +185,16 @@ type Profile struct {
 	ContextPolicy string
 	// HoldBack is off by default.
 	HoldBack HoldBack
-	// RetryBudget is the largest share of attempts that may be retries, over
+	// RetryBudget is how many retries may go out per client request, over
 	// a sliding 10 s window; default 0.2. Retries past it are skipped (the
 	// chain moves on) so a failing provider is not stormed.
 	RetryBudget float64
 	// Breaker configures circuit breakers.
 	Breaker Breaker
+
+	// effective holds For's answer per model of the same Config, filled by
+	// Parse; a Profile built by hand has none and For merges on the spot.
+	effective map[*Model]Effective
 }
 
 // Alerts holds alert thresholds, stored now and evaluated by the telemetry package later.

@@ -30,6 +30,8 @@ type decoder struct {
 	badProviders map[string]bool
 	// aliasNames holds the names under aliases:, for clearer messages.
 	aliasNames map[string]bool
+	// deploymentLines maps each deployment ID to the line that claimed it.
+	deploymentLines map[string]int
 }
 
 func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
@@ -42,8 +44,9 @@ func newDecoder(file string, lookup func(string) (string, bool)) *decoder {
 		expanded: make(map[*yaml.Node]bool),
 		failed:   make(map[*yaml.Node]bool),
 
-		badProviders: make(map[string]bool),
-		aliasNames:   make(map[string]bool),
+		badProviders:    make(map[string]bool),
+		aliasNames:      make(map[string]bool),
+		deploymentLines: make(map[string]int),
 	}
 }
 
@@ -296,6 +299,59 @@ func (d *decoder) duration(n *yaml.Node, what string) (time.Duration, bool) {
 		return 0, false
 	}
 	return v, true
+}
+
+// positiveDuration decodes a duration that must be above zero: a timeout or
+// a cooldown of zero would mean "never wait" or "never rest", always a slip.
+func (d *decoder) positiveDuration(n *yaml.Node, what string) (time.Duration, bool) {
+	v, ok := d.duration(n, what)
+	if !ok {
+		return 0, false
+	}
+	if v <= 0 {
+		d.errorf(deref(n), "%s: must be positive, got %s", what, v)
+		return 0, false
+	}
+	return v, true
+}
+
+// fraction decodes a number in [0, 1], or in (0, 1] when positive is set.
+func (d *decoder) fraction(n *yaml.Node, what, of string, positive bool) (float64, bool) {
+	r, ok := d.decimal(n, what)
+	if !ok {
+		return 0, false
+	}
+	switch {
+	case positive && (r.Sign() <= 0 || r.Cmp(bigOne) > 0):
+		d.errorf(deref(n), "%s: must be above 0 and at most 1 (%s), got %s", what, of, deref(n).Value)
+		return 0, false
+	case r.Sign() < 0 || r.Cmp(bigOne) > 0:
+		d.errorf(deref(n), "%s: must be between 0 and 1 (%s), got %s", what, of, deref(n).Value)
+		return 0, false
+	}
+	v, _ := r.Float64()
+	return v, true
+}
+
+// oneOf decodes a string that must be one of allowed; the message lists them.
+func (d *decoder) oneOf(n *yaml.Node, what, noun string, allowed []string) (string, bool) {
+	s, ok := d.str(n, what)
+	if !ok {
+		return "", false
+	}
+	if !contains(allowed, s) {
+		d.errorf(deref(n), "%s: unknown %s %q (want %s)", what, noun, s, orList(allowed))
+		return "", false
+	}
+	return s, true
+}
+
+// orList renders ["a", "b", "c"] as "a, b or c".
+func orList(list []string) string {
+	if len(list) < 2 {
+		return strings.Join(list, "")
+	}
+	return strings.Join(list[:len(list)-1], ", ") + " or " + list[len(list)-1]
 }
 
 // size decodes a byte count: a whole number of bytes, or a string with a

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -62,6 +63,29 @@ func TestExampleTollgate(t *testing.T) {
 	}
 	if got := c.Providers["deepseek"].APIKeys; len(got) != 2 {
 		t.Errorf("deepseek APIKeys = %q, want two keys", got)
+	}
+	wantDeps := []*Deployment{
+		{ID: "gpt-4o-mini-main", Model: "gpt-4o-mini", Provider: "openai", Upstream: "gpt-4o-mini", Weight: 3},
+		{ID: "gpt-4o-mini-backup", Model: "gpt-4o-mini", Provider: "openai-backup", Upstream: "gpt-4o-mini", Weight: 1},
+	}
+	if diff := cmp.Diff(c.Models["gpt-4o-mini"].Deployments, wantDeps); diff != "" {
+		t.Errorf("gpt-4o-mini Deployments (-got +want):\n%s", diff)
+	}
+	prod := c.Profiles["production"]
+	if got := prod.Criticality["standard"]; got != TierStandard {
+		t.Errorf("production criticality standard = %q, want standard", got)
+	}
+	wantGPT4o := Effective{
+		Timeouts:      Timeouts{Connect: 5 * time.Second, FirstByte: 30 * time.Second, Idle: 30 * time.Second, Total: 120 * time.Second},
+		ContextPolicy: ContextFallback,
+		HoldBack:      HoldBack{Set: true, Duration: 200 * time.Millisecond, Tokens: 10},
+		ContextWindow: 128000,
+	}
+	if diff := cmp.Diff(prod.For(c.Models["gpt-4o"]), wantGPT4o); diff != "" {
+		t.Errorf("production.For(gpt-4o) (-got +want):\n%s", diff)
+	}
+	if got := prod.For(c.Models["deepseek-chat"]).HoldBack; got.Set {
+		t.Errorf("production.For(deepseek-chat).HoldBack = %+v, want off", got)
 	}
 	got, _ := c.Chain("chat", TierStandard)
 	if diff := cmp.Diff(got, []string{"gpt-4o-mini", "deepseek-chat"}); diff != "" {

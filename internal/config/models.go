@@ -2,6 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -29,6 +33,7 @@ var mockCatalogHints = []string{"openai", "anthropic", "deepseek"}
 type modelSrc struct {
 	key       *yaml.Node
 	fallbacks *yaml.Node // nil when absent
+	timeouts  timeoutNodes
 }
 
 func (d *decoder) models(c *Config, p pair) map[string]*modelSrc {
@@ -38,12 +43,12 @@ func (d *decoder) models(c *Config, p pair) map[string]*modelSrc {
 	}
 	ps, _ := d.entries(p.val, "models")
 	for _, q := range ps {
-		m, fallbacks := d.model(c, q)
+		m, s := d.model(c, q)
 		if m == nil {
 			continue
 		}
 		c.Models[q.name] = m
-		src[q.name] = &modelSrc{key: q.key, fallbacks: fallbacks}
+		src[q.name] = s
 	}
 	// Fallbacks name other models, and must agree with their type: a second pass.
 	for _, q := range ps {
@@ -54,7 +59,7 @@ func (d *decoder) models(c *Config, p pair) map[string]*modelSrc {
 	return src
 }
 
-func (d *decoder) model(c *Config, q pair) (*Model, *yaml.Node) {
+func (d *decoder) model(c *Config, q pair) (*Model, *modelSrc) {
 	what := "models." + q.name
 	switch q.name {
 	case "":
@@ -64,32 +69,24 @@ func (d *decoder) model(c *Config, q pair) (*Model, *yaml.Node) {
 		d.errorf(q.key, "models: the name %q is reserved: it means the tier's own chain", AutoAlias)
 		return nil, nil
 	}
-	f := d.fields(q.val, what, "provider", "upstream", "type", "context_window", "max_output_tokens", "price", "fallbacks")
-	m := &Model{Name: q.name, Upstream: q.name}
+	f := d.fields(q.val, what, "provider", "upstream", "deployments", "balancing", "type", "context_window", "max_output_tokens",
+		"price", "fallbacks", "timeouts", "context_policy", "hold_back")
+	m := &Model{Name: q.name, Upstream: q.name, Balancing: BalanceWeighted}
 
+	// The catalogue is consulted for the first deployment only.
+	deps := d.deployments(c, q, f, what)
 	var pr *Provider
-	if p, has := f["provider"]; has {
-		if s, ok := d.str(p.val, what+".provider"); ok {
-			m.Provider = s
-			if pr = c.Providers[s]; pr == nil {
-				d.errorf(deref(p.val), "%s.provider: provider %q is not defined", what, s)
-			}
-		}
-	} else {
-		d.errorf(q.key, "%s: provider is required", what)
-	}
-	if u, has := f["upstream"]; has {
-		if s, ok := d.str(u.val, what+".upstream"); ok {
-			if s == "" {
-				d.errorf(deref(u.val), "%s.upstream: must not be empty (leave it out to use the model name)", what)
-			} else {
-				m.Upstream = s
-			}
+	if len(deps) > 0 {
+		pr, m.Provider, m.Upstream = deps[0].pr, deps[0].Provider, deps[0].Upstream
+		m.Deployments = make([]*Deployment, len(deps))
+		for i, dep := range deps {
+			m.Deployments[i] = dep.Deployment
 		}
 	}
 
 	entry, found := catalogEntry(pr, m.Upstream)
 	d.modelType(m, q.key, f, what, entry, found)
+	d.anthropicEmbeddings(m, deps)
 	m.ContextWindow = entry.MaxInputTokens
 	if p, has := f["context_window"]; has {
 		m.ContextWindow, _ = d.intRange(p.val, what+".context_window", 0, maxInt)
@@ -99,7 +96,37 @@ func (d *decoder) model(c *Config, q pair) (*Model, *yaml.Node) {
 		m.MaxOutputTokens, _ = d.intRange(p.val, what+".max_output_tokens", 0, maxInt)
 	}
 	d.price(m, pr, f["price"], q.key, what, entry, found)
-	return m, f["fallbacks"].val
+	src := &modelSrc{key: q.key, fallbacks: f["fallbacks"].val}
+	src.timeouts = d.modelPolicies(m, f, what)
+	return m, src
+}
+
+// modelPolicies reads the settings a model overrides its profile's with.
+func (d *decoder) modelPolicies(m *Model, f map[string]pair, what string) timeoutNodes {
+	if p, has := f["balancing"]; has {
+		if s, ok := d.oneOf(p.val, what+".balancing", "strategy", Balancings); ok {
+			m.Balancing = s
+		}
+	}
+	var nodes timeoutNodes
+	if p, has := f["timeouts"]; has {
+		nodes = d.timeouts(&m.Timeouts, p.val, what+".timeouts", false)
+		if nodes.total != nil {
+			// The model's total is the nearer bound: check against it here,
+			// and only the total against the profiles' request_timeout.
+			d.exceeds(nodes, m.Timeouts, what+".timeouts", m.Timeouts.Total, "the model's total")
+			nodes.firstByte, nodes.idle = nil, nil
+		}
+	}
+	if p, has := f["context_policy"]; has {
+		if s, ok := d.oneOf(p.val, what+".context_policy", "policy", ContextPolicies); ok {
+			m.ContextPolicy = s
+		}
+	}
+	if p, has := f["hold_back"]; has {
+		m.HoldBack, m.HoldBackOff, _ = d.holdBack(p.val, what+".hold_back")
+	}
+	return nodes
 }
 
 // catalogEntry looks the upstream model up in the price catalogue under the
@@ -233,4 +260,32 @@ func (d *decoder) fallbacks(c *Config, m *Model, n *yaml.Node) {
 	}
 	d.longChain(deref(n), what, 1+len(names))
 	m.Fallbacks = names
+}
+
+// modelTimeouts warns about a model's own timeouts that exceed the
+// request_timeout of some profile: that bounds the whole request, so there
+// it fires first, and the model's value changes nothing. It runs once the
+// profiles are read.
+func (d *decoder) modelTimeouts(c *Config, src map[string]*modelSrc) {
+	for _, name := range slices.Sorted(maps.Keys(src)) {
+		m, s := c.Models[name], src[name]
+		check := func(n *yaml.Node, k string, v time.Duration) {
+			if n == nil {
+				return
+			}
+			var over []string
+			for _, p := range Profiles {
+				if rt := c.Profiles[p].RequestTimeout; v > rt {
+					over = append(over, fmt.Sprintf("%s (%s)", p, rt))
+				}
+			}
+			if len(over) > 0 {
+				d.warnf(n, "models.%s.timeouts.%s: %s exceeds the request_timeout of profile %s, which bounds the whole request, "+
+					"so there it never fires", name, k, v, strings.Join(over, ", "))
+			}
+		}
+		check(s.timeouts.firstByte, "first_byte", m.Timeouts.FirstByte)
+		check(s.timeouts.idle, "idle", m.Timeouts.Idle)
+		check(s.timeouts.total, "total", m.Timeouts.Total)
+	}
 }

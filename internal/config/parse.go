@@ -126,6 +126,8 @@ func (d *decoder) compile(root *yaml.Node) *Config {
 	d.tiers(c, top["tiers"])
 	d.aliases(c, top["aliases"], models)
 	explicitTier := d.profiles(c, top["profiles"])
+	finishProfiles(c)
+	d.modelTimeouts(c, models)
 	d.defaultProfile(c, top["default_profile"])
 	d.missingTiers(c, root, top["tiers"], explicitTier)
 	return c

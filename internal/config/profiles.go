@@ -42,6 +42,26 @@ func newProfile(name string) *Profile {
 			MonthlyBudgetUSD: DefaultMonthlyBudgetUSD,
 			MonthlyBudget:    DefaultMonthlyBudgetUSD * 1e9,
 		},
+		Criticality: make(map[string]string, len(Criticalities)),
+		Timeouts: Timeouts{
+			Connect:   DefaultConnectTimeout,
+			FirstByte: DefaultFirstByteTimeout,
+			Idle:      DefaultIdleTimeout,
+		},
+		ContextPolicy: DefaultContextPolicy,
+		RetryBudget:   DefaultRetryBudget,
+		Breaker:       DefaultBreaker,
+	}
+}
+
+// finish fills what depends on other keys of the same profile: the total
+// timeout is request_timeout, and criticality standard follows default_tier.
+func (pr *Profile) finish() {
+	pr.Timeouts.Total = pr.RequestTimeout
+	for crit, tier := range map[string]string{"critical": TierPremium, "standard": pr.DefaultTier, "background": TierBudget} {
+		if pr.Criticality[crit] == "" {
+			pr.Criticality[crit] = tier
+		}
 	}
 }
 
@@ -68,9 +88,17 @@ func (d *decoder) profiles(c *Config, p pair) map[string]*yaml.Node {
 	return explicit
 }
 
+// finishProfiles completes every profile, written or not.
+func finishProfiles(c *Config) {
+	for _, name := range Profiles {
+		c.Profiles[name].finish()
+	}
+}
+
 func (d *decoder) profile(pr *Profile, q pair) (tierNode *yaml.Node) {
 	what := "profiles." + q.name
-	f := d.fields(q.val, what, "default_tier", "max_retries", "request_timeout", "context_window_limit", "alerts")
+	f := d.fields(q.val, what, "default_tier", "max_retries", "request_timeout", "context_window_limit", "alerts",
+		"criticality", "timeouts", "context_policy", "hold_back", "retry_budget", "breaker")
 	if p, has := f["default_tier"]; has {
 		if s, ok := d.str(p.val, what+".default_tier"); ok {
 			if contains(Tiers, s) {
@@ -86,12 +114,8 @@ func (d *decoder) profile(pr *Profile, q pair) (tierNode *yaml.Node) {
 		}
 	}
 	if p, has := f["request_timeout"]; has {
-		if v, ok := d.duration(p.val, what+".request_timeout"); ok {
-			if v <= 0 {
-				d.errorf(deref(p.val), "%s.request_timeout: must be positive, got %s", what, v)
-			} else {
-				pr.RequestTimeout = v
-			}
+		if v, ok := d.positiveDuration(p.val, what+".request_timeout"); ok {
+			pr.RequestTimeout = v
 		}
 	}
 	if p, has := f["context_window_limit"]; has {
@@ -102,19 +126,64 @@ func (d *decoder) profile(pr *Profile, q pair) (tierNode *yaml.Node) {
 	if p, has := f["alerts"]; has {
 		d.alerts(&pr.Alerts, p.val, what+".alerts")
 	}
+	d.profilePolicies(pr, f, what)
 	return tierNode
+}
+
+// profilePolicies reads the per-request policies every model inherits.
+func (d *decoder) profilePolicies(pr *Profile, f map[string]pair, what string) {
+	if p, has := f["criticality"]; has {
+		d.criticality(pr, p.val, what+".criticality")
+	}
+	if p, has := f["timeouts"]; has {
+		nodes := d.timeouts(&pr.Timeouts, p.val, what+".timeouts", true)
+		d.exceeds(nodes, pr.Timeouts, what+".timeouts", pr.RequestTimeout, "the profile's request_timeout")
+	}
+	if p, has := f["context_policy"]; has {
+		if s, ok := d.oneOf(p.val, what+".context_policy", "policy", ContextPolicies); ok {
+			pr.ContextPolicy = s
+		}
+	}
+	if p, has := f["hold_back"]; has {
+		if hb, _, ok := d.holdBack(p.val, what+".hold_back"); ok {
+			pr.HoldBack = hb // off leaves it unset, as by default
+		}
+	}
+	if p, has := f["retry_budget"]; has {
+		if v, ok := d.fraction(p.val, what+".retry_budget", "a share of attempts", false); ok {
+			pr.RetryBudget = v
+		}
+	}
+	if p, has := f["breaker"]; has {
+		d.breaker(&pr.Breaker, p.val, what+".breaker")
+	}
+}
+
+// criticality reads the criticality → tier mapping; finish fills the rest.
+func (d *decoder) criticality(pr *Profile, n *yaml.Node, what string) {
+	f := d.fields(n, what, Criticalities...)
+	for _, crit := range Criticalities {
+		p, has := f[crit]
+		if !has {
+			continue
+		}
+		s, ok := d.str(p.val, what+"."+crit)
+		switch {
+		case !ok:
+		case !contains(Tiers, s):
+			d.errorf(deref(p.val), "%s.%s: %q is not a tier (want %s)", what, crit, s, orList(Tiers))
+		default:
+			pr.Criticality[crit] = s
+		}
+	}
 }
 
 // alerts reads the thresholds; 0 turns an alert off.
 func (d *decoder) alerts(a *Alerts, n *yaml.Node, what string) {
 	f := d.fields(n, what, "fallback_rate", "latency_p95", "monthly_budget_usd")
 	if p, has := f["fallback_rate"]; has {
-		if r, ok := d.decimal(p.val, what+".fallback_rate"); ok {
-			if r.Sign() < 0 || r.Cmp(bigOne) > 0 {
-				d.errorf(deref(p.val), "%s.fallback_rate: must be between 0 and 1 (a fraction of requests), got %s", what, deref(p.val).Value)
-			} else {
-				a.FallbackRate, _ = r.Float64()
-			}
+		if v, ok := d.fraction(p.val, what+".fallback_rate", "a fraction of requests", false); ok {
+			a.FallbackRate = v
 		}
 	}
 	if p, has := f["latency_p95"]; has {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -25,6 +26,10 @@ var Kinds = []string{KindOpenAI, KindAnthropic, KindMock}
 
 // DefaultAnthropicBaseURL is base_url for an anthropic provider that sets none.
 const DefaultAnthropicBaseURL = "https://api.anthropic.com"
+
+// DefaultKeyCooldown is how long an API key rests after a 429 that carried no
+// Retry-After, unless the provider sets key_cooldown.
+const DefaultKeyCooldown = 30 * time.Second
 
 // reservedHeaders may not appear in a provider's headers: the gateway sets
 // them per request, and credentials belong in api_key where they are redacted.
@@ -60,8 +65,8 @@ func (d *decoder) providers(c *Config, p pair) {
 
 func (d *decoder) provider(q pair) (*Provider, bool) {
 	what := "providers." + q.name
-	f := d.fields(q.val, what, "kind", "base_url", "api_key", "api_keys", "headers", "catalog")
-	pr := &Provider{Name: q.name}
+	f := d.fields(q.val, what, "kind", "base_url", "api_key", "api_keys", "headers", "catalog", "key_cooldown")
+	pr := &Provider{Name: q.name, KeyCooldown: DefaultKeyCooldown}
 	ok := true
 	if k, has := f["kind"]; has {
 		s, good := d.str(k.val, what+".kind")
@@ -109,6 +114,13 @@ func (d *decoder) provider(q pair) (*Provider, bool) {
 			good = false
 		}
 		pr.Catalog, ok = s, ok && good
+	}
+	if k, has := f["key_cooldown"]; has {
+		v, good := d.positiveDuration(k.val, what+".key_cooldown")
+		if good {
+			pr.KeyCooldown = v
+		}
+		ok = ok && good
 	}
 	return pr, ok
 }

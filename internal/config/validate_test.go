@@ -133,23 +133,29 @@ func TestParseProblems(t *testing.T) {
 		{"unknown anchor", base + "server: *nothing\n", 6, Error, "YAML: unknown anchor 'nothing' referenced"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c, problems, err := Parse("t.yaml", []byte(tt.src), noEnv)
-			if !findProblem(problems, tt.line, tt.sev, tt.msg) {
-				t.Errorf("Parse(%q): no %v on line %d containing %q; got:\n%s", tt.src, tt.sev, tt.line, tt.msg, joinProblems(problems))
-			}
-			if tt.sev == Error {
-				var inv *InvalidError
-				if !errors.As(err, &inv) || c != nil {
-					t.Errorf("Parse(%q) = %v, %v; want nil Config and an *InvalidError", tt.src, c, err)
-				}
-			}
-			for _, p := range problems {
-				if p.File != "t.yaml" {
-					t.Errorf("problem %v has File %q, want t.yaml", p, p.File)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkProblem(t, tt.src, tt.line, tt.sev, tt.msg) })
+	}
+}
+
+// checkProblem parses src and checks that it reports a problem of severity
+// sev on line whose message contains msg; that an Error makes Parse fail
+// with a nil Config; and that every problem names the file.
+func checkProblem(t *testing.T, src string, line int, sev Severity, msg string) {
+	t.Helper()
+	c, problems, err := Parse("t.yaml", []byte(src), noEnv)
+	if !findProblem(problems, line, sev, msg) {
+		t.Errorf("Parse(%q): no %v on line %d containing %q; got:\n%s", src, sev, line, msg, joinProblems(problems))
+	}
+	if sev == Error {
+		var inv *InvalidError
+		if !errors.As(err, &inv) || c != nil {
+			t.Errorf("Parse(%q) = %v, %v; want nil Config and an *InvalidError", src, c, err)
+		}
+	}
+	for _, p := range problems {
+		if p.File != "t.yaml" {
+			t.Errorf("problem %v has File %q, want t.yaml", p, p.File)
+		}
 	}
 }
 

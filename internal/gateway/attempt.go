@@ -17,48 +17,113 @@ import (
 // reached the client: nothing more may be written.
 var errDelivered = errors.New("response delivered")
 
-// attempts walks the plan's chain: each model is tried up to 1+max_retries
-// times while its failures are retryable, then the next model takes over if
-// the failure is one another model might not share. Every attempt starts
-// again from the client's body.
+// errAllOpen is the failure of a model whose every deployment has an open
+// breaker: skipped at once, nothing sent.
+var errAllOpen = &provider.Error{Kind: provider.KindTransport, Status: http.StatusServiceUnavailable,
+	Type: "server_error", Code: "circuit_open", Message: "every deployment's circuit breaker is open",
+	Err: errors.New("circuit open")}
+
+// attempts walks the plan's chain. Each model gets up to 1+max_retries
+// attempts over its deployments while failures are retryable and the retry
+// budget allows; then the next model takes over if another model might
+// succeed. Every attempt starts again from the client's bytes.
 func (g *Gateway) attempts(ctx context.Context, w http.ResponseWriter, x *exchange, plan route.Plan, body []byte) error {
+	g.health.budget.Request()
 	var last *provider.Error
+	var unfit error // why models were skipped for their context window
 	for i, m := range plan.Candidates {
-		x.fallback = i > 0
-		req, err := g.attemptRequest(x, m, body)
+		eff := x.st.prof.For(m)
+		mbody, err := g.fit(x, m, eff, body)
 		if err != nil {
+			if eff.ContextPolicy == config.ContextFallback {
+				unfit = err
+				continue
+			}
 			return err
 		}
-		for try := 0; ; try++ {
-			err := g.try(ctx, w, x, m, req)
-			if err == nil || errors.Is(err, errDelivered) {
-				return nil
-			}
-			pe, ok := provider.AsProviderError(err)
-			if !ok {
-				return err
-			}
+		x.fallback = i > 0
+		delivered, err := g.tryModel(ctx, w, x, m, eff, mbody)
+		if delivered {
+			return nil
+		}
+		if pe, ok := provider.AsProviderError(err); ok {
 			last = pe
-			if pe.Kind == provider.KindCanceled {
-				return clientGone(pe)
-			}
-			if !pe.Retryable() || try >= g.prof.MaxRetries || !g.wait(ctx, x, route.Backoff(try, pe.RetryAfter)) {
-				break
-			}
+		} else {
+			return err
+		}
+		if last.Kind == provider.KindCanceled {
+			return clientGone(last)
+		}
+		if isContextLength(last) && eff.ContextPolicy == config.ContextFallback {
+			continue
 		}
 		if !last.Fallbackable() || ctx.Err() != nil {
 			break
 		}
 	}
+	if last == nil && unfit != nil {
+		return unfit
+	}
 	return clientError(last)
 }
 
-func (g *Gateway) attemptRequest(x *exchange, m *config.Model, body []byte) (*provider.Request, error) {
-	up, err := upstreamBody(body, m.Upstream, x.stream)
+func isContextLength(pe *provider.Error) bool {
+	return pe.Kind == provider.KindStatus && pe.Code == "context_length_exceeded"
+}
+
+// tryModel runs m's attempts: the balancer orders its deployments, each
+// attempt takes the next one whose breaker admits it, and retries wait their
+// backoff and need the retry budget. It reports whether the response was
+// delivered, else the last attempt's error.
+func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchange, m *config.Model, eff config.Effective, body []byte) (bool, error) {
+	order := g.health.Order(m)
+	var last *provider.Error
+	reqs := make(map[string]*provider.Request, 1) // by upstream name: deployments usually share one
+	for try := 0; try <= x.st.prof.MaxRetries; try++ {
+		if try > 0 {
+			if !last.Retryable() || !g.health.budget.Retry() || !g.wait(ctx, x, route.Backoff(try-1, last.RetryAfter)) {
+				break
+			}
+		}
+		d := g.health.admit(order, try)
+		if d == nil {
+			if last == nil {
+				return false, errAllOpen
+			}
+			break
+		}
+		req, err := attemptRequest(x, d, body, reqs)
+		if err != nil {
+			g.health.Breakers.Report(d.ID, route.Ignored)
+			return false, err
+		}
+		err = g.try(ctx, w, x, m, d, eff, req)
+		if err == nil || errors.Is(err, errDelivered) {
+			return true, nil
+		}
+		pe, ok := provider.AsProviderError(err)
+		if !ok {
+			return false, err
+		}
+		last = pe
+		if pe.Kind == provider.KindCanceled {
+			break
+		}
+	}
+	return false, last
+}
+
+func attemptRequest(x *exchange, d *config.Deployment, body []byte, cache map[string]*provider.Request) (*provider.Request, error) {
+	if r, ok := cache[d.Upstream]; ok {
+		return r, nil
+	}
+	up, err := upstreamBody(body, d.Upstream, x.stream)
 	if err != nil {
 		return nil, wire.BadRequest("invalid_json", "", "the request body could not be rewritten")
 	}
-	return &provider.Request{Endpoint: x.endpoint, Body: up, Model: m.Upstream, Stream: x.stream, RequestID: x.id}, nil
+	r := &provider.Request{Endpoint: x.endpoint, Body: up, Model: d.Upstream, Stream: x.stream, RequestID: x.id}
+	cache[d.Upstream] = r
+	return r, nil
 }
 
 // wait sleeps d unless the request's time runs out first; it reports whether
@@ -80,25 +145,49 @@ func (g *Gateway) wait(ctx context.Context, x *exchange, d time.Duration) bool {
 	}
 }
 
-// try runs one attempt and relays its answer. It returns a *provider.Error
-// when nothing has reached the client yet, so the loop may try again.
-func (g *Gateway) try(ctx context.Context, w http.ResponseWriter, x *exchange, m *config.Model, req *provider.Request) error {
+// try runs one attempt on deployment d and relays its answer. It returns a
+// *provider.Error when nothing has reached the client yet, so the caller may
+// try again. Its outcome feeds d's breaker and the balancer.
+func (g *Gateway) try(ctx context.Context, w http.ResponseWriter, x *exchange, m *config.Model, d *config.Deployment, eff config.Effective, req *provider.Request) error {
 	x.attempts++
-	x.served = m
+	x.served, x.dep = m, d
+	actx, cancel := attemptContext(ctx, eff.Timeouts)
+	defer cancel(nil)
+	done := g.health.Balancer.Start(d)
 	began := time.Now()
-	resp, err := g.providers[m.Provider].Do(ctx, req)
+	var firstByte *time.Timer
+	if x.stream {
+		firstByte = time.AfterFunc(eff.Timeouts.FirstByte, func() { cancel(provider.ErrAttemptTimeout) })
+		defer firstByte.Stop()
+	}
+	resp, err := x.st.providers[d.Provider].Do(actx, req)
 	x.upstream += time.Since(began)
-	if err != nil {
-		return err
+	if err == nil && resp.Stream != nil {
+		err = g.relayStream(actx, w, x, resp.Stream, eff, streamTimers{firstByte: firstByte, idle: eff.Timeouts.Idle, cancel: cancel, began: began, done: done})
+	} else if err == nil {
+		done(time.Since(began), true)
+		x.usage = resp.Usage
+		w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
+		g.writeHeaders(w, x, "application/json")
+		w.Write(resp.Body)
+	} else {
+		done(0, false)
 	}
-	if resp.Stream != nil {
-		return g.relayStream(ctx, w, x, resp.Stream)
+	g.health.report(d, x, err)
+	return err
+}
+
+// attemptContext bounds one attempt: the connect timeout travels in the
+// context, a model's own total shortens the request's, and cancel takes the
+// cause that tells the gateway's own timers from a client that left.
+func attemptContext(ctx context.Context, t config.Timeouts) (context.Context, context.CancelCauseFunc) {
+	actx, cancel := context.WithCancelCause(ctx)
+	if dl, ok := ctx.Deadline(); t.Total > 0 && (!ok || time.Until(dl) > t.Total) {
+		var stop context.CancelFunc
+		actx, stop = context.WithTimeout(actx, t.Total)
+		return provider.WithConnectTimeout(actx, t.Connect), func(cause error) { cancel(cause); stop() }
 	}
-	x.usage = resp.Usage
-	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
-	g.writeHeaders(w, x, "application/json")
-	w.Write(resp.Body)
-	return nil
+	return provider.WithConnectTimeout(actx, t.Connect), cancel
 }
 
 // writeHeaders commits the response: what happened, and the gateway's own
@@ -116,9 +205,13 @@ func (g *Gateway) writeHeaders(w http.ResponseWriter, x *exchange, contentType s
 // routeHeaders says which model served (or failed last), and how.
 func (x *exchange) routeHeaders(h http.Header) {
 	h.Set("X-Tollgate-Model", x.served.Name)
-	h.Set("X-Tollgate-Provider", x.served.Provider)
+	h.Set("X-Tollgate-Provider", x.dep.Provider)
+	h.Set("X-Tollgate-Deployment", x.dep.ID)
 	h.Set("X-Tollgate-Attempts", strconv.Itoa(x.attempts))
 	h.Set("X-Tollgate-Fallback", strconv.FormatBool(x.fallback))
+	if x.trimmed > 0 {
+		h.Set("X-Tollgate-Context-Trimmed", strconv.Itoa(x.trimmed))
+	}
 	h.Set("X-Tollgate-Overhead-Ms", strconv.FormatFloat(float64(x.overhead.Microseconds())/1000, 'f', 3, 64))
 }
 
@@ -141,6 +234,9 @@ func clientError(pe *provider.Error) error {
 	case pe.Kind == provider.KindTimeout:
 		return &wire.Error{Status: http.StatusGatewayTimeout, Type: "server_error", Code: "upstream_timeout",
 			Message: "the upstream did not answer in time", Cause: pe}
+	case pe == errAllOpen:
+		return &wire.Error{Status: http.StatusServiceUnavailable, Type: "server_error", Code: "circuit_open",
+			Message: "every deployment that could serve this request is failing; try again shortly", Cause: pe}
 	case pe.Kind == provider.KindStatus && pe.Status >= 400 && pe.Status < 500 && !pe.Fallbackable():
 		code := pe.Code
 		if code == "" {

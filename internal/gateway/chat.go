@@ -17,17 +17,21 @@ import (
 // exchange is the state of one client request as it moves through the
 // pipeline; it becomes the log record when the request settles.
 type exchange struct {
-	id        string
-	start     time.Time
-	endpoint  provider.Endpoint
-	requested string
-	tier      string
-	stream    bool
-	wantUsage bool
+	id          string
+	start       time.Time
+	st          *snapshot // the configuration this request runs on, start to end
+	endpoint    provider.Endpoint
+	requested   string
+	tier        string
+	criticality string
+	stream      bool
+	wantUsage   bool
 
-	served   *config.Model // the model of the latest attempt
+	served   *config.Model      // the model of the latest attempt
+	dep      *config.Deployment // and its deployment
 	attempts int
 	fallback bool
+	trimmed  int // messages dropped to fit the context window
 
 	upstream time.Duration // time spent waiting on providers
 	waited   time.Duration // time spent in backoff
@@ -39,8 +43,8 @@ type exchange struct {
 	errCode string
 }
 
-func newExchange(ep provider.Endpoint) *exchange {
-	return &exchange{id: newRequestID(), start: time.Now(), endpoint: ep}
+func (g *Gateway) newExchange(ep provider.Endpoint) *exchange {
+	return &exchange{id: newRequestID(), start: time.Now(), endpoint: ep, st: g.state.Load()}
 }
 
 // newRequestID returns "req_" and 24 hex digits of randomness.
@@ -51,10 +55,10 @@ func newRequestID() string {
 }
 
 func (g *Gateway) chat(w http.ResponseWriter, r *http.Request) error {
-	x := newExchange(provider.Chat)
+	x := g.newExchange(provider.Chat)
 	w.Header().Set("X-Request-Id", x.id)
 	defer g.settle(r.Context(), x)
-	body, err := g.readBody(w, r)
+	body, err := readBody(w, r, x.st.cfg.Server.MaxBodyBytes)
 	if err != nil {
 		return x.fail(err)
 	}
@@ -64,14 +68,14 @@ func (g *Gateway) chat(w http.ResponseWriter, r *http.Request) error {
 	}
 	x.requested, x.stream = *f.Model, f.Stream
 	x.wantUsage = f.StreamOptions != nil && f.StreamOptions.IncludeUsage
-	return x.fail(g.serve(w, r, x, body, "chat"))
+	return x.fail(g.serve(w, r, x, body, config.TypeChat))
 }
 
 func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request) error {
-	x := newExchange(provider.Embeddings)
+	x := g.newExchange(provider.Embeddings)
 	w.Header().Set("X-Request-Id", x.id)
 	defer g.settle(r.Context(), x)
-	body, err := g.readBody(w, r)
+	body, err := readBody(w, r, x.st.cfg.Server.MaxBodyBytes)
 	if err != nil {
 		return x.fail(err)
 	}
@@ -80,7 +84,7 @@ func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request) error {
 		return x.fail(err)
 	}
 	x.requested = *f.Model
-	return x.fail(g.serve(w, r, x, body, "embedding"))
+	return x.fail(g.serve(w, r, x, body, config.TypeEmbedding))
 }
 
 // fail records a rejection for the log line and passes it on.
@@ -95,7 +99,9 @@ func (x *exchange) fail(err error) error {
 
 // serve plans the request and runs its attempts.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange, body []byte, kind string) error {
-	plan, err := route.Resolve(g.cfg, g.prof, x.requested, r.Header.Get("X-Tollgate-Tier"))
+	x.criticality = r.Header.Get("X-Tollgate-Criticality")
+	plan, err := route.Resolve(x.st.cfg, x.st.prof, route.Request{Model: x.requested,
+		Tier: r.Header.Get("X-Tollgate-Tier"), Criticality: x.criticality})
 	if err != nil {
 		return planError(err)
 	}
@@ -107,7 +113,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange, bod
 				"model "+m.Name+" is a "+m.Type+" model and cannot serve this endpoint")
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), g.prof.RequestTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), x.st.prof.RequestTimeout)
 	defer cancel()
 	err = g.attempts(ctx, w, x, plan, body)
 	if err != nil && x.served != nil {
@@ -124,6 +130,8 @@ func planError(err error) error {
 			Param: "model", Message: e.Error()}
 	case *route.UnknownTierError:
 		return wire.BadRequest("invalid_tier", "X-Tollgate-Tier", e.Error())
+	case *route.UnknownCriticalityError:
+		return wire.BadRequest("invalid_criticality", "X-Tollgate-Criticality", e.Error())
 	}
 	return err
 }
@@ -132,15 +140,16 @@ func planError(err error) error {
 // client never waits on it.
 func (g *Gateway) settle(ctx context.Context, x *exchange) {
 	rec := &telemetry.Request{
-		ID: x.id, Endpoint: endpointName(x.endpoint), Tier: x.tier, RequestedModel: x.requested,
-		Stream: x.stream, Attempts: x.attempts, Fallback: x.fallback, Status: x.status, ErrorCode: x.errCode,
+		ID: x.id, Endpoint: endpointName(x.endpoint), Tier: x.tier, Criticality: x.criticality,
+		RequestedModel: x.requested, Stream: x.stream, Attempts: x.attempts, Fallback: x.fallback,
+		Trimmed: x.trimmed, Status: x.status, ErrorCode: x.errCode,
 		Latency: time.Since(x.start), TTFB: x.ttfb, Overhead: x.overhead, Time: x.start,
 	}
 	if rec.Status == 0 {
 		rec.Status = http.StatusOK
 	}
 	if m := x.served; m != nil {
-		rec.Model, rec.Provider = m.Name, m.Provider
+		rec.Model, rec.Provider, rec.Deployment = m.Name, x.dep.Provider, x.dep.ID
 		if u := x.usage; u != nil {
 			rec.UsageReported = true
 			rec.PromptTokens, rec.CompletionTokens, rec.CachedTokens = u.PromptTokens, u.CompletionTokens, u.CachedTokens()

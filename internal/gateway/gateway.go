@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tollgate-gw/tollgate/internal/config"
@@ -30,88 +31,137 @@ type Options struct {
 	Logger *slog.Logger
 	// Client sends upstream requests; nil means provider.NewHTTPClient().
 	Client *http.Client
+	// Rand drives weighted balancing; nil means math/rand/v2. Tests seed it.
+	Rand func() float64
 }
 
 // Gateway serves the OpenAI-compatible API. Create it with New, serve it as
 // an http.Handler, and Close it to stop what it started.
 type Gateway struct {
+	opts      Options
+	masterKey []byte
+	log       *slog.Logger
+	client    *http.Client
+	state     atomic.Pointer[snapshot]
+	draining  atomic.Bool
+	health    *health // set by the first Reload, before any request
+
+	mu    sync.Mutex // guards mocks and serializes Reload
+	mocks map[string]mockServer
+}
+
+// snapshot is everything a request reads from configuration. A request loads
+// it once and uses it to the end, so a reload never serves half a config:
+// requests in flight finish on the snapshot they started with.
+type snapshot struct {
 	cfg        *config.Config
 	prof       *config.Profile
 	providers  map[string]provider.Provider
-	masterKey  []byte
-	log        *slog.Logger
 	modelsBody []byte
-	closers    []func(context.Context) error
-	draining   atomic.Bool
+}
+
+// mockServer is an in-process mock upstream, kept across reloads so that
+// requests in flight on an old snapshot can still reach it.
+type mockServer struct {
+	url  string
+	stop func(context.Context) error
 }
 
 // New builds a gateway for cfg. It starts an in-process mock upstream for each
 // mock provider without a base URL.
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
-	name := opts.Profile
+	if opts.MasterKey == "" {
+		return nil, errors.New("no master key: set TOLLGATE_MASTER_KEY")
+	}
+	g := &Gateway{opts: opts, masterKey: []byte(opts.MasterKey), log: opts.Logger, client: opts.Client,
+		mocks: map[string]mockServer{}}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.client == nil {
+		g.client = provider.NewHTTPClient()
+	}
+	if err := g.Reload(cfg); err != nil {
+		g.Close(context.Background())
+		return nil, err
+	}
+	return g, nil
+}
+
+// Reload swaps in a new configuration atomically. On error the old one keeps
+// serving. New requests see the new one at once; requests in flight finish
+// on the one they started with.
+func (g *Gateway) Reload(cfg *config.Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	name := g.opts.Profile
 	if name == "" {
 		name = cfg.DefaultProfile
 	}
 	prof, ok := cfg.Profile(name)
 	if !ok {
-		return nil, fmt.Errorf("profile %q does not exist; use dev, staging or production", name)
+		return fmt.Errorf("profile %q does not exist; use dev, staging or production", name)
 	}
-	if opts.MasterKey == "" {
-		return nil, errors.New("no master key: set TOLLGATE_MASTER_KEY")
-	}
-	g := &Gateway{cfg: cfg, prof: prof, masterKey: []byte(opts.MasterKey), log: opts.Logger,
-		providers: make(map[string]provider.Provider, len(cfg.Providers))}
-	if g.log == nil {
-		g.log = slog.New(slog.DiscardHandler)
-	}
-	client := opts.Client
-	if client == nil {
-		client = provider.NewHTTPClient()
-	}
+	st := &snapshot{cfg: cfg, prof: prof, providers: make(map[string]provider.Provider, len(cfg.Providers)),
+		modelsBody: modelList(cfg)}
 	for _, p := range cfg.Providers {
-		ad, err := g.adapter(p, client)
+		ad, err := g.adapterLocked(p)
 		if err != nil {
-			g.Close(context.Background())
-			return nil, err
+			return err
 		}
-		g.providers[p.Name] = ad
+		st.providers[p.Name] = ad
 	}
-	g.modelsBody = modelList(cfg)
-	return g, nil
+	if g.health == nil {
+		g.health = newHealth(prof, g.log, g.opts.Rand)
+	} else {
+		g.health.configure(prof)
+	}
+	g.state.Store(st)
+	return nil
 }
 
-func (g *Gateway) adapter(p *config.Provider, client *http.Client) (provider.Provider, error) {
+func (g *Gateway) adapterLocked(p *config.Provider) (provider.Provider, error) {
 	acct := provider.Account{Name: p.Name, BaseURL: p.BaseURL, Keys: p.APIKeys, Headers: p.Headers, KeyCooldown: p.KeyCooldown}
 	switch p.Kind {
-	case "openai":
-		return provider.NewOpenAI(acct, client), nil
-	case "anthropic":
-		return provider.NewAnthropic(acct, client), nil
-	case "mock":
+	case config.KindOpenAI:
+		return provider.NewOpenAI(acct, g.client), nil
+	case config.KindAnthropic:
+		return provider.NewAnthropic(acct, g.client), nil
+	case config.KindMock:
 		if acct.BaseURL == "" {
-			url, stop, err := mockupstream.Listen("127.0.0.1:0", mockupstream.Options{})
-			if err != nil {
-				return nil, fmt.Errorf("start mock provider %q: %w", p.Name, err)
+			m, ok := g.mocks[p.Name]
+			if !ok {
+				url, stop, err := mockupstream.Listen("127.0.0.1:0", mockupstream.Options{})
+				if err != nil {
+					return nil, fmt.Errorf("start mock provider %q: %w", p.Name, err)
+				}
+				m = mockServer{url: url, stop: stop}
+				g.mocks[p.Name] = m
 			}
-			g.closers = append(g.closers, stop)
-			acct.BaseURL = url + "/v1"
+			acct.BaseURL = m.url + "/v1"
 		}
-		return provider.NewOpenAI(acct, client), nil
+		return provider.NewOpenAI(acct, g.client), nil
 	}
 	return nil, fmt.Errorf("provider %q: unknown kind %q", p.Name, p.Kind)
 }
 
+// Logger returns the gateway's logger.
+func (g *Gateway) Logger() *slog.Logger { return g.log }
+
 // Profile returns the active profile.
-func (g *Gateway) Profile() *config.Profile { return g.prof }
+func (g *Gateway) Profile() *config.Profile { return g.state.Load().prof }
 
 // Drain makes /readyz fail so load balancers stop sending new requests.
 func (g *Gateway) Drain() { g.draining.Store(true) }
 
 // Close stops what New started.
 func (g *Gateway) Close(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	var errs []error
-	for _, c := range g.closers {
-		errs = append(errs, c(ctx))
+	for name, m := range g.mocks {
+		errs = append(errs, m.stop(ctx))
+		delete(g.mocks, name)
 	}
 	return errors.Join(errs...)
 }
@@ -126,6 +176,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.api(w, r, http.MethodPost, g.embeddings)
 	case "/v1/models", "/models":
 		g.api(w, r, http.MethodGet, g.models)
+	case "/admin/explain":
+		g.api(w, r, http.MethodPost, g.explain)
 	case "/healthz":
 		writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
 	case "/readyz":
@@ -182,13 +234,14 @@ func (g *Gateway) authenticate(r *http.Request) error {
 }
 
 func (g *Gateway) models(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, g.modelsBody)
+	writeJSON(w, http.StatusOK, g.state.Load().modelsBody)
 	return nil
 }
 
 func (g *Gateway) model(w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimPrefix(r.URL.Path, "/v1/models/")
-	if _, ok := g.cfg.Chain(name, g.prof.DefaultTier); !ok {
+	st := g.state.Load()
+	if _, ok := st.cfg.Chain(name, st.prof.DefaultTier); !ok {
 		return &wire.Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found",
 			Param: "model", Message: fmt.Sprintf("model %q does not exist", name)}
 	}

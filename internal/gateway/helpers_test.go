@@ -37,7 +37,7 @@ providers:
     base_url: MOCK
     api_key: anthropic-key
 models:
-  m1: {provider: up, upstream: m1, context_window: 8000, max_output_tokens: 1000, price: {input: 1, output: 2}}
+  m1: {provider: up, upstream: m1, context_window: 8000, max_output_tokens: 1000, price: {input: 1, output: 2}, timeouts: {total: 400ms}}
   m2: {provider: up, upstream: m2, context_window: 8000, max_output_tokens: 1000, price: {input: 1, output: 2}}
   claude: {provider: ant, upstream: claude-up, context_window: 200000, max_output_tokens: 4096, price: {input: 3, output: 15}}
   emb: {provider: up, upstream: emb-1, type: embedding, context_window: 8191, price: {input: 0.02, output: 0}}
@@ -55,30 +55,45 @@ profiles:
 
 // stack is a gateway and a mock upstream, both on loopback ports.
 type stack struct {
-	url  string // the gateway's base URL, ending in /v1
-	mock *mockupstream.Server
-	logs *syncBuffer
+	url     string // the gateway's base URL, ending in /v1
+	mock    *mockupstream.Server
+	mockURL string
+	logs    *syncBuffer
+	gw      *gateway.Gateway
 }
 
-func startStack(t testing.TB) *stack {
+func startStack(t testing.TB) *stack { return startStackWith(t, testConfig) }
+
+// startStackWith starts a stack on yaml, in which MOCK stands for the mock
+// upstream's URL.
+func startStackWith(t testing.TB, yaml string, opts ...func(*gateway.Options)) *stack {
 	t.Helper()
 	mock := mockupstream.New(mockupstream.Options{})
 	up := httptest.NewServer(mock)
 	t.Cleanup(up.Close)
-	yaml := strings.ReplaceAll(testConfig, "MOCK", up.URL)
-	cfg, _, err := config.Parse("test.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatalf("config.Parse: %v", err)
-	}
 	logs := &syncBuffer{}
-	g, err := gateway.New(cfg, gateway.Options{MasterKey: masterKey, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	o := gateway.Options{MasterKey: masterKey, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	for _, f := range opts {
+		f(&o)
+	}
+	g, err := gateway.New(parseConfig(t, yaml, up.URL), o)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
 	t.Cleanup(func() { g.Close(context.Background()) })
 	gw := httptest.NewServer(g)
 	t.Cleanup(gw.Close)
-	return &stack{url: gw.URL + "/v1", mock: mock, logs: logs}
+	return &stack{url: gw.URL + "/v1", mock: mock, logs: logs, gw: g, mockURL: up.URL}
+}
+
+func parseConfig(t testing.TB, yaml, mockURL string) *config.Config {
+	t.Helper()
+	cfg, _, err := config.Parse("test.yaml", []byte(strings.ReplaceAll(yaml, "MOCK", mockURL)),
+		func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
+	return cfg
 }
 
 func (s *stack) client(opts ...option.RequestOption) openai.Client {

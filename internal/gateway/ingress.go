@@ -12,9 +12,8 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/wire"
 )
 
-// readBody reads the request body once, bounded by the configured limit.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	limit := g.cfg.Server.MaxBodyBytes
+// readBody reads the request body once, bounded by limit.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}

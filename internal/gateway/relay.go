@@ -8,58 +8,174 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/provider"
 	"github.com/tollgate-gw/tollgate/internal/wire"
 )
 
-// relayStream waits for the first chunk before committing the response, so a
-// stream that fails before its first byte can still be retried. After that,
-// every chunk is written and flushed as it arrives; a failure ends the stream
-// with an error event and never with [DONE], which would look like success.
-func (g *Gateway) relayStream(ctx context.Context, w http.ResponseWriter, x *exchange, s provider.Stream) error {
+// streamTimers are one attempt's stream clocks: the first-byte timer already
+// running, the idle gap allowed between events, and the cancel that their
+// firing calls with provider.ErrAttemptTimeout.
+type streamTimers struct {
+	firstByte *time.Timer
+	idle      time.Duration
+	cancel    context.CancelCauseFunc
+	began     time.Time
+	done      func(latency time.Duration, ok bool) // the balancer's measurement
+}
+
+// relayStream commits nothing until the stream has shown it works: its first
+// chunk, or with hold-back the first N chunks or D of time. A failure before
+// then returns a *provider.Error so the attempt loop can retry or fall back
+// invisibly. After that every chunk is written and flushed as it arrives,
+// and a failure ends the stream with an error event, never with [DONE],
+// which would look like success.
+func (g *Gateway) relayStream(ctx context.Context, w http.ResponseWriter, x *exchange, s provider.Stream, eff config.Effective, tm streamTimers) error {
 	defer s.Close()
-	began := time.Now()
-	chunk, err := s.Next()
-	x.upstream += time.Since(began)
+	idle := time.AfterFunc(time.Hour, func() { tm.cancel(provider.ErrAttemptTimeout) })
+	defer idle.Stop()
+	next := func() ([]byte, error) {
+		began := time.Now()
+		chunk, err := s.Next()
+		x.upstream += time.Since(began)
+		idle.Reset(tm.idle)
+		return chunk, err
+	}
+	held, err := g.holdBack(x, next, eff.HoldBack)
+	tm.firstByte.Stop()
 	if err != nil {
-		if err == io.EOF {
-			err = &provider.Error{Kind: provider.KindTransport, Type: "server_error", Code: "upstream_empty_stream",
-				Message: "upstream stream ended before any event", Err: io.ErrUnexpectedEOF}
-		}
+		tm.done(0, false)
 		return err
 	}
+	tm.done(time.Since(tm.began), true)
 	h := w.Header()
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	g.writeHeaders(w, x, "text/event-stream")
 	rc := http.NewResponseController(w)
-	buf := make([]byte, 0, 4096)
-	for {
-		if x.keep(chunk) {
-			buf = append(append(append(buf[:0], "data: "...), chunk...), "\n\n"...)
-			if _, err := w.Write(buf); err != nil {
-				return x.aborted(499, "client_closed_request")
-			}
-			if err := rc.Flush(); err != nil {
-				return x.aborted(499, "client_closed_request")
-			}
+	out := &sseWriter{w: w, rc: rc, buf: make([]byte, 0, 4096)}
+	for _, c := range held.chunks {
+		if x.keep(c) && out.write(c) != nil {
+			return x.aborted(499, "client_closed_request")
 		}
-		began := time.Now()
-		chunk, err = s.Next()
-		x.upstream += time.Since(began)
+	}
+	if held.eof {
+		out.done()
+		return errDelivered
+	}
+	for {
+		chunk, err := next()
 		if err == io.EOF {
-			w.Write([]byte("data: [DONE]\n\n"))
-			rc.Flush()
+			out.done()
 			return errDelivered
 		}
 		if err != nil {
-			return g.streamFailed(w, rc, x, err)
+			return g.streamFailed(out, x, err)
+		}
+		if x.keep(chunk) && out.write(chunk) != nil {
+			return x.aborted(499, "client_closed_request")
 		}
 	}
 }
 
+// held is the start of a stream kept back before the response is committed.
+type held struct {
+	chunks  [][]byte
+	content int  // chunks that carry content, tool calls or an end
+	eof     bool // the whole stream fit in the hold
+}
+
+// maxPreamble bounds how many content-free chunks (the role announcement
+// providers send before any token) are held before the first content chunk.
+const maxPreamble = 3
+
+// holdBack reads up to the first chunk with content — the role-only chunk
+// providers send at once does not count, so a failure before the first token
+// is still retried — and with hold-back on, more until the window closes.
+// The window is checked as chunks arrive; a stall inside it is bounded by the
+// idle timeout. Chunks are copied: a Stream's chunk is only valid until its
+// next call.
+func (g *Gateway) holdBack(x *exchange, next func() ([]byte, error), hb config.HoldBack) (held, error) {
+	var h held
+	start := time.Now()
+	for {
+		chunk, err := next()
+		if err == io.EOF {
+			if len(h.chunks) == 0 {
+				return h, &provider.Error{Kind: provider.KindTransport, Type: "server_error", Code: "upstream_empty_stream",
+					Message: "upstream stream ended before any event", Err: io.ErrUnexpectedEOF}
+			}
+			h.eof = true
+			return h, nil
+		}
+		if err != nil {
+			return h, err
+		}
+		h.chunks = append(h.chunks, bytes.Clone(chunk))
+		if len(h.chunks)-h.content <= maxPreamble && preamble(chunk) {
+			continue
+		}
+		h.content++
+		if !hb.Set || (hb.Tokens > 0 && h.content >= hb.Tokens) || (hb.Duration > 0 && time.Since(start) >= hb.Duration) {
+			return h, nil
+		}
+	}
+}
+
+var (
+	contentKey = []byte(`"content":"`)
+	refusalKey = []byte(`"refusal":"`)
+	toolsKey   = []byte(`"tool_calls"`)
+	finishKey  = []byte(`"finish_reason":"`)
+)
+
+// preamble reports whether a chunk carries nothing a client would show: no
+// text, refusal, tool call or finish. It reads bytes, not JSON, and errs
+// towards "not a preamble" (compact JSON is what providers send; a chunk
+// written otherwise just commits the stream one chunk earlier).
+func preamble(chunk []byte) bool {
+	if len(chunk) > 1024 || bytes.Contains(chunk, toolsKey) || bytes.Contains(chunk, finishKey) {
+		return false
+	}
+	return emptyString(chunk, contentKey) && emptyString(chunk, refusalKey)
+}
+
+// emptyString reports whether every "key":"…" in chunk has an empty value.
+func emptyString(chunk, key []byte) bool {
+	for {
+		i := bytes.Index(chunk, key)
+		if i < 0 {
+			return true
+		}
+		chunk = chunk[i+len(key):]
+		if len(chunk) == 0 || chunk[0] != '"' {
+			return false
+		}
+	}
+}
+
+// sseWriter writes events and flushes each one.
+type sseWriter struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	buf []byte
+}
+
+func (s *sseWriter) write(chunk []byte) error {
+	s.buf = append(append(append(s.buf[:0], "data: "...), chunk...), "\n\n"...)
+	if _, err := s.w.Write(s.buf); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+func (s *sseWriter) done() {
+	s.w.Write([]byte("data: [DONE]\n\n"))
+	s.rc.Flush()
+}
+
 // streamFailed ends a stream that broke after its first byte.
-func (g *Gateway) streamFailed(w http.ResponseWriter, rc *http.ResponseController, x *exchange, err error) error {
+func (g *Gateway) streamFailed(out *sseWriter, x *exchange, err error) error {
 	e := &wire.Error{Status: http.StatusBadGateway, Type: "server_error", Code: "upstream_stream_broken",
 		Message: "the upstream stream failed mid-response", Cause: err}
 	if pe, ok := provider.AsProviderError(err); ok {
@@ -72,8 +188,8 @@ func (g *Gateway) streamFailed(w http.ResponseWriter, rc *http.ResponseControlle
 			e.Code, e.Message = pe.Code, "upstream error mid-stream: "+pe.Message
 		}
 	}
-	w.Write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
-	rc.Flush()
+	out.w.Write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
+	out.rc.Flush()
 	return x.aborted(e.Status, e.Code)
 }
 

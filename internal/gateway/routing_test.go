@@ -16,6 +16,7 @@ const hi = `{"model":"chat","messages":[{"role":"user","content":"hi"}]}`
 func TestRetryAndFallback(t *testing.T) {
 	cases := []struct {
 		name           string
+		stream         bool
 		fault          string
 		times          int
 		wantStatus     int
@@ -41,12 +42,28 @@ func TestRetryAndFallback(t *testing.T) {
 			wantStatus: 200, wantM1: 2, wantAttempts: "2", wantFallback: "false", wantModel: "m1"},
 		{name: "connection reset retried", fault: "reset_after=0", times: 1,
 			wantStatus: 200, wantM1: 2, wantAttempts: "2", wantFallback: "false", wantModel: "m1"},
+		{name: "500 retried then fallback", fault: "status=500", times: 0,
+			wantStatus: 200, wantM1: 2, wantM2: 1, wantAttempts: "3", wantFallback: "true", wantModel: "m2"},
+		{name: "429 without Retry-After backs off", fault: "status=429", times: 1,
+			wantStatus: 200, wantM1: 2, wantAttempts: "2", wantFallback: "false", wantModel: "m1"},
+		{name: "hang times out per attempt, then fallback", fault: "hang", times: 0,
+			wantStatus: 200, wantM1: 2, wantM2: 1, wantAttempts: "3", wantFallback: "true", wantModel: "m2"},
+		{name: "stream reset before first byte retried", stream: true, fault: "reset_after=0", times: 1,
+			wantStatus: 200, wantM1: 2, wantAttempts: "2", wantFallback: "false", wantModel: "m1"},
+		{name: "stream malformed event before first byte retried", stream: true, fault: "malformed", times: 1,
+			wantStatus: 200, wantM1: 2, wantAttempts: "2", wantFallback: "false", wantModel: "m1"},
+		{name: "upstream context-length error not retried", fault: "context_limit=1", times: 0,
+			wantStatus: 400, wantM1: 1, wantM2: 0, wantCode: "context_length_exceeded"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := startStack(t)
 			s.mock.AddFault(mockupstream.Rule{Model: "m1", Fault: tc.fault, Times: tc.times})
-			code, hdr, body := s.post(t, "/v1/chat/completions", hi)
+			in := hi
+			if tc.stream {
+				in = `{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+			}
+			code, hdr, body := s.post(t, "/v1/chat/completions", in)
 			if code != tc.wantStatus {
 				t.Fatalf("status = %d, want %d: %s", code, tc.wantStatus, body)
 			}
@@ -59,8 +76,11 @@ func TestRetryAndFallback(t *testing.T) {
 					t.Errorf("attempts=%q fallback=%q model=%q, want %q %q %q", hdr.Get("X-Tollgate-Attempts"),
 						hdr.Get("X-Tollgate-Fallback"), hdr.Get("X-Tollgate-Model"), tc.wantAttempts, tc.wantFallback, tc.wantModel)
 				}
-			} else {
-				errorBody(t, body)
+				if tc.stream && !strings.HasSuffix(string(body), "data: [DONE]\n\n") {
+					t.Errorf("stream did not end cleanly: %q", body)
+				}
+			} else if _, c := errorBody(t, body); tc.wantCode != "" && c != tc.wantCode {
+				t.Errorf("code = %q, want %q", c, tc.wantCode)
 			}
 		})
 	}

@@ -30,23 +30,53 @@ func (e *UnknownTierError) Error() string {
 	return fmt.Sprintf("tier %q does not exist; use budget, standard or premium", e.Tier)
 }
 
-// Resolve plans a request for name in tier; an empty tier means the profile's
-// default.
-func Resolve(cfg *config.Config, prof *config.Profile, name, tier string) (Plan, error) {
-	if tier == "" {
-		tier = prof.DefaultTier
-	} else if !validTier(tier) {
-		return Plan{}, &UnknownTierError{Tier: tier}
+// UnknownCriticalityError says X-Tollgate-Criticality named no known level.
+type UnknownCriticalityError struct{ Criticality string }
+
+func (e *UnknownCriticalityError) Error() string {
+	return fmt.Sprintf("criticality %q does not exist; use critical, standard or background", e.Criticality)
+}
+
+// Request is what routing reads of a client request.
+type Request struct {
+	Model       string
+	Tier        string // X-Tollgate-Tier; wins over Criticality
+	Criticality string // X-Tollgate-Criticality, mapped to a tier by the profile
+}
+
+// Resolve plans a request. The tier is the request's own, else the one its
+// criticality maps to in the profile, else the profile's default.
+func Resolve(cfg *config.Config, prof *config.Profile, req Request) (Plan, error) {
+	tier, err := pickTier(prof, req)
+	if err != nil {
+		return Plan{}, err
 	}
-	chain, ok := cfg.Chain(name, tier)
+	chain, ok := cfg.Chain(req.Model, tier)
 	if !ok {
-		return Plan{}, &UnknownModelError{Name: name}
+		return Plan{}, &UnknownModelError{Name: req.Model}
 	}
 	p := Plan{Tier: tier, Candidates: make([]*config.Model, 0, len(chain))}
 	for _, m := range chain {
 		p.Candidates = append(p.Candidates, cfg.Models[m])
 	}
 	return p, nil
+}
+
+func pickTier(prof *config.Profile, req Request) (string, error) {
+	switch {
+	case req.Tier != "":
+		if !validTier(req.Tier) {
+			return "", &UnknownTierError{Tier: req.Tier}
+		}
+		return req.Tier, nil
+	case req.Criticality != "":
+		t, ok := prof.Criticality[req.Criticality]
+		if !ok {
+			return "", &UnknownCriticalityError{Criticality: req.Criticality}
+		}
+		return t, nil
+	}
+	return prof.DefaultTier, nil
 }
 
 func validTier(t string) bool {

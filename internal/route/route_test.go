@@ -27,21 +27,26 @@ func TestResolve(t *testing.T) {
 	}
 	prof, _ := cfg.Profile("dev")
 	cases := []struct {
-		name, model, tier string
-		wantTier          string
-		want              []string
-		wantErr           any
+		name, model, tier, crit string
+		wantTier                string
+		want                    []string
+		wantErr                 any
 	}{
-		{"default tier auto", "auto", "", "budget", []string{"a", "b"}, nil},
-		{"alias tier entry", "chat", "premium", "premium", []string{"c"}, nil},
-		{"alias falls back to tier chain", "chat", "standard", "standard", []string{"b"}, nil},
-		{"model with fallbacks", "b", "premium", "premium", []string{"b", "c"}, nil},
-		{"unknown model", "zzz", "", "", nil, &UnknownModelError{}},
-		{"unknown tier", "a", "gold", "", nil, &UnknownTierError{}},
+		{"default tier auto", "auto", "", "", "budget", []string{"a", "b"}, nil},
+		{"alias tier entry", "chat", "premium", "", "premium", []string{"c"}, nil},
+		{"alias falls back to tier chain", "chat", "standard", "", "standard", []string{"b"}, nil},
+		{"model with fallbacks", "b", "premium", "", "premium", []string{"b", "c"}, nil},
+		{"critical maps to premium", "auto", "", "critical", "premium", []string{"c", "a"}, nil},
+		{"background maps to budget", "auto", "", "background", "budget", []string{"a", "b"}, nil},
+		{"standard maps to the default tier", "auto", "", "standard", "budget", []string{"a", "b"}, nil},
+		{"tier header wins over criticality", "auto", "standard", "critical", "standard", []string{"b"}, nil},
+		{"unknown model", "zzz", "", "", "", nil, &UnknownModelError{}},
+		{"unknown tier", "a", "gold", "", "", nil, &UnknownTierError{}},
+		{"unknown criticality", "a", "", "urgent", "", nil, &UnknownCriticalityError{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := Resolve(cfg, prof, tc.model, tc.tier)
+			p, err := Resolve(cfg, prof, Request{Model: tc.model, Tier: tc.tier, Criticality: tc.crit})
 			switch tc.wantErr.(type) {
 			case *UnknownModelError:
 				if _, ok := errors.AsType[*UnknownModelError](err); !ok {
@@ -51,6 +56,11 @@ func TestResolve(t *testing.T) {
 			case *UnknownTierError:
 				if _, ok := errors.AsType[*UnknownTierError](err); !ok {
 					t.Fatalf("err = %v, want UnknownTierError", err)
+				}
+				return
+			case *UnknownCriticalityError:
+				if _, ok := errors.AsType[*UnknownCriticalityError](err); !ok {
+					t.Fatalf("err = %v, want UnknownCriticalityError", err)
 				}
 				return
 			}

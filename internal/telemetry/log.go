@@ -14,12 +14,15 @@ type Request struct {
 	ID               string
 	Endpoint         string
 	Tier             string
+	Criticality      string
 	RequestedModel   string
 	Model            string // the configured model that served (or last tried)
 	Provider         string
+	Deployment       string
 	Stream           bool
 	Attempts         int
 	Fallback         bool
+	Trimmed          int // messages dropped to fit the context window
 	Status           int
 	ErrorCode        string
 	PromptTokens     int
@@ -49,12 +52,15 @@ func LogRequest(ctx context.Context, log *slog.Logger, r *Request) {
 		slog.String("request_id", r.ID),
 		slog.String("endpoint", r.Endpoint),
 		slog.String("tier", r.Tier),
+		slog.String("criticality", r.Criticality),
 		slog.String("requested_model", r.RequestedModel),
 		slog.String("model", r.Model),
 		slog.String("provider", r.Provider),
+		slog.String("deployment", r.Deployment),
 		slog.Bool("stream", r.Stream),
 		slog.Int("attempts", r.Attempts),
 		slog.Bool("fallback_triggered", r.Fallback),
+		slog.Int("context_trimmed", r.Trimmed),
 		slog.Int("status", r.Status),
 		slog.String("error_code", r.ErrorCode),
 		slog.Int("prompt_tokens", r.PromptTokens),

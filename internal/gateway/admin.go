@@ -1,0 +1,43 @@
+package gateway
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/tollgate-gw/tollgate/internal/route"
+	"github.com/tollgate-gw/tollgate/internal/wire"
+)
+
+// explainBody is POST /admin/explain's request: the routing inputs, and an
+// optional chat request to count tokens of.
+type explainBody struct {
+	route.ExplainRequest
+	Request json.RawMessage `json:"request"`
+}
+
+// explain answers how a request would be routed right now, with the live
+// breaker and latency state.
+func (g *Gateway) explain(w http.ResponseWriter, r *http.Request) error {
+	body, err := readBody(w, r, 1<<20)
+	if err != nil {
+		return err
+	}
+	var in explainBody
+	if err := decode(body, &in); err != nil {
+		return err
+	}
+	if in.Model == "" {
+		return wire.BadRequest("missing_required_parameter", "model", "you must provide a model parameter")
+	}
+	if len(in.Request) > 0 && string(in.Request) != "null" {
+		in.Body = in.Request
+	}
+	st := g.state.Load()
+	ex, err := route.Explain(st.cfg, st.prof, in.ExplainRequest, g.health.Health)
+	if err != nil {
+		return planError(err)
+	}
+	out, _ := json.MarshalIndent(ex, "", "  ")
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,273 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate-gw/tollgate/internal/gateway"
+	"github.com/tollgate-gw/tollgate/internal/mockupstream"
+)
+
+// resilienceConfig: "solo" has one deployment and falls back to "spare";
+// "bal" has two weighted deployments; "lat" balances on latency. Breakers
+// open after 3 consecutive failures and cool down for 300 ms.
+const resilienceConfig = `
+providers:
+  up: {kind: openai, base_url: MOCK/v1, api_key: k}
+models:
+  solo: {provider: up, upstream: solo-up, context_window: 8000, price: {input: 1, output: 2}, fallbacks: [spare]}
+  spare: {provider: up, upstream: spare-up, context_window: 8000, price: {input: 1, output: 2}}
+  bal:
+    deployments:
+      - {id: bal-a, provider: up, upstream: bal-a, weight: 3}
+      - {id: bal-b, provider: up, upstream: bal-b, weight: 1}
+    price: {input: 1, output: 2}
+  lat:
+    balancing: latency
+    deployments:
+      - {id: lat-fast, provider: up, upstream: lat-fast}
+      - {id: lat-slow, provider: up, upstream: lat-slow}
+    price: {input: 1, output: 2}
+tiers:
+  budget: [solo]
+  standard: [solo]
+  premium: [bal]
+profiles:
+  dev:
+    default_tier: budget
+    max_retries: 0
+    request_timeout: 2s
+    timeouts: {first_byte: 500ms, idle: 300ms}
+    breaker: {failures: 3, cooldown: 300ms, min_requests: 1000}
+`
+
+func request(t *testing.T, s *stack, model string, hdr ...string) (int, http.Header) {
+	t.Helper()
+	code, h, _ := s.post(t, "/v1/chat/completions", `{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`, hdr...)
+	return code, h
+}
+
+// A deployment that keeps failing is skipped without a call until its
+// cool-down, then probed once; a good probe closes the breaker.
+func TestBreakerSkipsOpenDeployment(t *testing.T) {
+	s := startStackWith(t, resilienceConfig)
+	s.mock.AddFault(mockupstream.Rule{Model: "solo-up", Fault: "status=500"})
+	for i := range 3 {
+		if code, h := request(t, s, "solo"); code != 200 || h.Get("X-Tollgate-Model") != "spare" {
+			t.Fatalf("request %d: %d served by %q, want spare", i, code, h.Get("X-Tollgate-Model"))
+		}
+	}
+	if n := s.calls("solo-up"); n != 3 {
+		t.Fatalf("solo-up calls = %d, want 3", n)
+	}
+	for range 5 {
+		request(t, s, "solo")
+	}
+	if n := s.calls("solo-up"); n != 3 {
+		t.Errorf("open breaker: solo-up calls = %d, want still 3", n)
+	}
+	time.Sleep(350 * time.Millisecond)
+	request(t, s, "solo")
+	request(t, s, "solo")
+	if n := s.calls("solo-up"); n != 4 {
+		t.Errorf("after cool-down: solo-up calls = %d, want 4 (one failed probe)", n)
+	}
+	s.mock.ClearFaults()
+	time.Sleep(350 * time.Millisecond)
+	for range 3 {
+		if _, h := request(t, s, "solo"); h.Get("X-Tollgate-Model") != "solo" {
+			t.Errorf("after a good probe: served by %q, want solo", h.Get("X-Tollgate-Model"))
+		}
+	}
+	if n := s.calls("solo-up"); n != 7 {
+		t.Errorf("closed again: solo-up calls = %d, want 7", n)
+	}
+	if !strings.Contains(string(s.logs.Bytes()), `"event":"breaker_state_changed"`) {
+		t.Error("no breaker_state_changed log line")
+	}
+}
+
+// A client that cancels never counts against a deployment.
+func TestClientCancelDoesNotOpenBreaker(t *testing.T) {
+	s := startStackWith(t, resilienceConfig)
+	s.mock.AddFault(mockupstream.Rule{Model: "solo-up", Fault: "hang"})
+	for range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/chat/completions",
+			strings.NewReader(`{"model":"solo","messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+masterKey)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		cancel()
+	}
+	s.mock.ClearFaults()
+	if _, h := request(t, s, "solo"); h.Get("X-Tollgate-Model") != "solo" {
+		t.Errorf("after 5 client cancels the breaker opened: served by %q", h.Get("X-Tollgate-Model"))
+	}
+}
+
+func TestWeightedBalancing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := startStackWith(t, resilienceConfig, func(o *gateway.Options) { o.Rand = rng.Float64 })
+	const n = 400
+	for range n {
+		if code, _ := request(t, s, "bal"); code != 200 {
+			t.Fatal(code)
+		}
+	}
+	a, b := s.calls("bal-a"), s.calls("bal-b")
+	if a+b != n || a < 280 || a > 320 {
+		t.Errorf("bal-a %d, bal-b %d of %d: want 75%% ± 5%% on bal-a", a, b, n)
+	}
+}
+
+func TestLatencyBalancing(t *testing.T) {
+	s := startStackWith(t, resilienceConfig)
+	s.mock.AddFault(mockupstream.Rule{Model: "lat-slow", Fault: "latency=40ms"})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 20 {
+				request(t, s, "lat")
+			}
+		})
+	}
+	wg.Wait()
+	fast, slow := s.calls("lat-fast"), s.calls("lat-slow")
+	if fast+slow != 80 || slow > 16 {
+		t.Errorf("lat-fast %d, lat-slow %d: the slow deployment should get clearly less (≤ 20%%)", fast, slow)
+	}
+}
+
+func TestCriticalityPicksTier(t *testing.T) {
+	s := startStackWith(t, resilienceConfig)
+	code, h := request(t, s, "auto", "X-Tollgate-Criticality", "critical")
+	if code != 200 || h.Get("X-Tollgate-Tier") != "premium" || !strings.HasPrefix(h.Get("X-Tollgate-Deployment"), "bal-") {
+		t.Errorf("critical: %d tier %q deployment %q", code, h.Get("X-Tollgate-Tier"), h.Get("X-Tollgate-Deployment"))
+	}
+	if _, h := request(t, s, "auto", "X-Tollgate-Criticality", "critical", "X-Tollgate-Tier", "budget"); h.Get("X-Tollgate-Tier") != "budget" {
+		t.Errorf("X-Tollgate-Tier must win over criticality, got %q", h.Get("X-Tollgate-Tier"))
+	}
+	code, _, body := s.post(t, "/v1/chat/completions", hi, "X-Tollgate-Criticality", "urgent")
+	if _, c := errorBody(t, body); code != 400 || c != "invalid_criticality" {
+		t.Errorf("unknown criticality: %d %s", code, c)
+	}
+}
+
+// Timeouts: a stream whose first event never comes, and one that stalls
+// between events, each end within their bound.
+func TestStreamTimeouts(t *testing.T) {
+	s := startStackWith(t, resilienceConfig)
+	s.mock.AddFault(mockupstream.Rule{Model: "solo-up", Fault: "ttft=5s"})
+	s.mock.AddFault(mockupstream.Rule{Model: "spare-up", Fault: "ttft=5s"})
+	start := time.Now()
+	code, _, body := s.post(t, "/v1/chat/completions", `{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if _, c := errorBody(t, body); code != 504 || c != "upstream_timeout" {
+		t.Errorf("first-byte timeout: %d %s", code, c)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("took %v; two 500 ms first-byte timeouts should end it near 1 s", d)
+	}
+	s.mock.ClearFaults()
+	s.mock.AddFault(mockupstream.Rule{Model: "solo-up", Fault: "tps=2"}) // 500 ms between events > 300 ms idle
+	code, _, body = s.post(t, "/v1/chat/completions", `{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if code != 200 || !strings.Contains(string(body), `"code":"upstream_timeout"`) || strings.Contains(string(body), "[DONE]") {
+		t.Errorf("idle timeout mid-stream: %d %s", code, body)
+	}
+}
+
+// When the client goes away mid-stream, the upstream request is cancelled at once.
+func TestClientDisconnectCancelsUpstream(t *testing.T) {
+	closed := make(chan time.Time, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		rc := http.NewResponseController(w)
+		for i := 0; ; i++ {
+			fmt.Fprintf(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"}}]}\n\n", i)
+			rc.Flush()
+			select {
+			case <-r.Context().Done():
+				closed <- time.Now()
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}))
+	defer up.Close()
+	s := startStackWith(t, strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1", "base_url: "+up.URL))
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/chat/completions",
+		strings.NewReader(`{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+masterKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 256)
+	io.ReadAtLeast(resp.Body, buf, 100)
+	gone := time.Now()
+	cancel()
+	resp.Body.Close()
+	select {
+	case at := <-closed:
+		if d := at.Sub(gone); d > 200*time.Millisecond {
+			t.Errorf("upstream closed %v after the client left, want < 200ms", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("upstream request still open 2 s after the client left")
+	}
+}
+
+// Reload under load: twenty swaps while requests run, and not one fails.
+func TestReloadUnderLoad(t *testing.T) {
+	s := startStackWith(t, resilienceConfig)
+	other := parseConfig(t, strings.Replace(resilienceConfig, "budget: [solo]", "budget: [spare]", 1), s.mockURL)
+	orig := parseConfig(t, resilienceConfig, s.mockURL)
+	var failures, total atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, _ := request(t, s, "auto")
+				total.Add(1)
+				if code != 200 {
+					failures.Add(1)
+				}
+			}
+		})
+	}
+	for i := range 20 {
+		cfg := orig
+		if i%2 == 0 {
+			cfg = other
+		}
+		if err := s.gw.Reload(cfg); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 || total.Load() < 20 {
+		t.Errorf("%d of %d requests failed during reloads", failures.Load(), total.Load())
+	}
+	if _, h := request(t, s, "auto"); h.Get("X-Tollgate-Model") != "solo" {
+		t.Errorf("after the last reload auto is served by %q, want solo", h.Get("X-Tollgate-Model"))
+	}
+}
