@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -269,5 +270,43 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	if _, h := request(t, s, "auto"); h.Get("X-Tollgate-Model") != "solo" {
 		t.Errorf("after the last reload auto is served by %q, want solo", h.Get("X-Tollgate-Model"))
+	}
+}
+
+// POST /admin/explain shows the live breaker state.
+func TestAdminExplain(t *testing.T) {
+	s := startStackWith(t, resilienceConfig)
+	s.mock.AddFault(mockupstream.Rule{Model: "solo-up", Fault: "status=500"})
+	for range 3 {
+		request(t, s, "solo")
+	}
+	code, _, body := s.post(t, "/admin/explain", `{"model":"solo","request":{"messages":[{"role":"user","content":"hello"}],"max_tokens":20}}`)
+	if code != 200 {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	var ex struct {
+		Tier       string `json:"tier"`
+		Candidates []struct {
+			Model        string `json:"model"`
+			PromptTokens int    `json:"prompt_tokens"`
+			MaxOutput    int    `json:"max_output_tokens"`
+			Fits         bool   `json:"fits"`
+			Deployments  []struct {
+				ID, Breaker string
+			} `json:"deployments"`
+		} `json:"candidates"`
+	}
+	if err := json.Unmarshal(body, &ex); err != nil {
+		t.Fatal(err)
+	}
+	if len(ex.Candidates) != 2 || ex.Candidates[0].Model != "solo" || ex.Candidates[1].Model != "spare" {
+		t.Fatalf("candidates %+v", ex.Candidates)
+	}
+	c := ex.Candidates[0]
+	if c.Deployments[0].Breaker != "open" || c.PromptTokens == 0 || c.MaxOutput != 20 || !c.Fits {
+		t.Errorf("solo: %+v", c)
+	}
+	if code, _, _ := s.do(t, "POST", "/admin/explain", `{"model":"solo"}`, "Authorization", "Bearer wrong"); code != 401 {
+		t.Errorf("explain without the master key: %d", code)
 	}
 }
