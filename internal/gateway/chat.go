@@ -26,6 +26,7 @@ type exchange struct {
 	criticality string
 	stream      bool
 	wantUsage   bool
+	maxOutput   int // per choice, as the client asked; 0 when it did not
 
 	served   *config.Model      // the model of the latest attempt
 	dep      *config.Deployment // and its deployment
@@ -68,6 +69,7 @@ func (g *Gateway) chat(w http.ResponseWriter, r *http.Request) error {
 	}
 	x.requested, x.stream = *f.Model, f.Stream
 	x.wantUsage = f.StreamOptions != nil && f.StreamOptions.IncludeUsage
+	x.maxOutput = f.maxOutput()
 	return x.fail(g.serve(w, r, x, body, config.TypeChat))
 }
 

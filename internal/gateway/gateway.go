@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tollgate-gw/tollgate/internal/config"
+	"github.com/tollgate-gw/tollgate/internal/meter"
 	"github.com/tollgate-gw/tollgate/internal/mockupstream"
 	"github.com/tollgate-gw/tollgate/internal/provider"
 	"github.com/tollgate-gw/tollgate/internal/wire"
@@ -48,6 +49,7 @@ type Gateway struct {
 
 	mu    sync.Mutex // guards mocks and serializes Reload
 	mocks map[string]mockServer
+	bg    sync.WaitGroup // background work New starts; Close waits for it
 }
 
 // snapshot is everything a request reads from configuration. A request loads
@@ -85,6 +87,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.Close(context.Background())
 		return nil, err
 	}
+	// Load the tokenizer's vocabulary now (about 80 ms, once) rather than
+	// inside the first request that needs a count.
+	g.bg.Go(func() { meter.TokenizerFor(config.KindOpenAI, "gpt-4o").CountChat([]byte(`{"messages":[]}`)) })
 	return g, nil
 }
 
@@ -156,6 +161,7 @@ func (g *Gateway) Drain() { g.draining.Store(true) }
 
 // Close stops what New started.
 func (g *Gateway) Close(ctx context.Context) error {
+	g.bg.Wait()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	var errs []error

@@ -44,6 +44,20 @@ type chatFields struct {
 	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
+	MaxTokens           *int `json:"max_tokens"`
+	MaxCompletionTokens *int `json:"max_completion_tokens"`
+}
+
+// maxOutput is the output one choice may produce, as the client asked;
+// 0 when it did not say. The context window applies to each choice alone.
+func (f *chatFields) maxOutput() int {
+	switch {
+	case f.MaxCompletionTokens != nil && *f.MaxCompletionTokens > 0:
+		return *f.MaxCompletionTokens
+	case f.MaxTokens != nil && *f.MaxTokens > 0:
+		return *f.MaxTokens
+	}
+	return 0
 }
 
 var roles = map[string]bool{"system": true, "developer": true, "user": true, "assistant": true, "tool": true, "function": true}

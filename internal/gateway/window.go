@@ -22,7 +22,7 @@ func (g *Gateway) fit(x *exchange, m *config.Model, eff config.Effective, body [
 		return body, nil
 	}
 	tok := meter.TokenizerFor(x.st.cfg.Providers[m.Provider].Kind, m.Upstream)
-	maxOut := meter.MaxOutput(body, 0)
+	maxOut := x.maxOutput
 	if tok.BodyFitsWithoutCounting(body, maxOut, window) {
 		return body, nil
 	}
