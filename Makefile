@@ -2,7 +2,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test build vet bench clean
+.PHONY: run test race build vet bench clean
 
 run: ## run the gateway with the built-in demo configuration
 	$(GO) run ./cmd/tollgate serve --demo
@@ -10,6 +10,9 @@ run: ## run the gateway with the built-in demo configuration
 test: ## run every test
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+
+race: ## every test under the race detector (needs cgo and a C compiler)
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 build: ## build bin/tollgate (no cgo)
 	CGO_ENABLED=0 $(GO) build -o bin/tollgate ./cmd/tollgate

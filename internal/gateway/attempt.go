@@ -78,7 +78,7 @@ func isContextLength(pe *provider.Error) bool {
 func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchange, m *config.Model, eff config.Effective, body []byte) (bool, error) {
 	order := g.health.Order(m)
 	var last *provider.Error
-	reqs := make(map[string]*provider.Request, 1) // by upstream name: deployments usually share one
+	var req *provider.Request // reused while deployments share an upstream name, as they usually do
 	for try := 0; try <= x.st.prof.MaxRetries; try++ {
 		if try > 0 {
 			if !last.Retryable() || !g.health.budget.Retry() || !g.wait(ctx, x, route.Backoff(try-1, last.RetryAfter)) {
@@ -92,7 +92,7 @@ func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchan
 			}
 			break
 		}
-		req, err := attemptRequest(x, d, body, reqs)
+		req, err := attemptRequest(x, d, body, req)
 		if err != nil {
 			g.health.Breakers.Report(d.ID, route.Ignored)
 			return false, err
@@ -113,17 +113,17 @@ func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchan
 	return false, last
 }
 
-func attemptRequest(x *exchange, d *config.Deployment, body []byte, cache map[string]*provider.Request) (*provider.Request, error) {
-	if r, ok := cache[d.Upstream]; ok {
-		return r, nil
+// attemptRequest builds the request for deployment d, or reuses prev when
+// it was built for the same upstream model.
+func attemptRequest(x *exchange, d *config.Deployment, body []byte, prev *provider.Request) (*provider.Request, error) {
+	if prev != nil && prev.Model == d.Upstream {
+		return prev, nil
 	}
 	up, err := upstreamBody(body, d.Upstream, x.stream)
 	if err != nil {
 		return nil, wire.BadRequest("invalid_json", "", "the request body could not be rewritten")
 	}
-	r := &provider.Request{Endpoint: x.endpoint, Body: up, Model: d.Upstream, Stream: x.stream, RequestID: x.id}
-	cache[d.Upstream] = r
-	return r, nil
+	return &provider.Request{Endpoint: x.endpoint, Body: up, Model: d.Upstream, Stream: x.stream, RequestID: x.id}, nil
 }
 
 // wait sleeps d unless the request's time runs out first; it reports whether
