@@ -44,12 +44,25 @@ type Config struct {
 	Profiles map[string]*Profile
 	// DefaultProfile is used when neither flag nor environment names one.
 	DefaultProfile string
+	// Store says where teams, keys and the usage ledger live.
+	Store Store
 
 	// routes and clientModels are precomputed by Parse so that Chain and
 	// ClientModels cost a map lookup; a Config built by hand has neither and
 	// takes the slower path.
 	routes       map[string]*route
 	clientModels []string
+}
+
+// Store is the persistence backend.
+type Store struct {
+	Driver string // "sqlite" (the default)
+	// Path is the SQLite file; default "tollgate.db" beside the config file
+	// (in the working directory for the demo).
+	Path string
+	// Journal is where usage records spill when the store falls behind;
+	// default Path + ".journal".
+	Journal string
 }
 
 // Server holds listener settings.
@@ -103,10 +116,18 @@ type Model struct {
 	ContextPolicy string
 	// HoldBack overrides the profile's when Set.
 	HoldBack HoldBack
+	// Limits are rate limits on this model across all teams; zero is none.
+	Limits RateLimits
 	// HoldBackOff is true when the file says `hold_back: off` (or false):
 	// this model holds nothing back even when its profile does. HoldBack is
 	// then unset. Profile.For applies it.
 	HoldBackOff bool
+}
+
+// RateLimits are requests and tokens per minute; zero means unlimited.
+type RateLimits struct {
+	RPM int
+	TPM int
 }
 
 // Balancing strategies.

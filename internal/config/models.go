@@ -70,7 +70,7 @@ func (d *decoder) model(c *Config, q pair) (*Model, *modelSrc) {
 		return nil, nil
 	}
 	f := d.fields(q.val, what, "provider", "upstream", "deployments", "balancing", "type", "context_window", "max_output_tokens",
-		"price", "fallbacks", "timeouts", "context_policy", "hold_back")
+		"price", "fallbacks", "timeouts", "context_policy", "hold_back", "limits")
 	m := &Model{Name: q.name, Upstream: q.name, Balancing: BalanceWeighted}
 
 	// The catalogue is consulted for the first deployment only.
@@ -98,6 +98,9 @@ func (d *decoder) model(c *Config, q pair) (*Model, *modelSrc) {
 	d.price(m, pr, f["price"], q.key, what, entry, found)
 	src := &modelSrc{key: q.key, fallbacks: f["fallbacks"].val}
 	src.timeouts = d.modelPolicies(m, f, what)
+	if p, has := f["limits"]; has {
+		m.Limits = d.rateLimits(p.val, what+".limits")
+	}
 	return m, src
 }
 

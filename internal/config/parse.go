@@ -118,9 +118,10 @@ func (d *decoder) compile(root *yaml.Node) *Config {
 		Aliases:   make(map[string]map[string][]string),
 		Profiles:  make(map[string]*Profile),
 	}
-	top := d.fields(root, "top level", "server", "default_profile", "providers", "models", "tiers", "aliases", "profiles")
+	top := d.fields(root, "top level", "server", "default_profile", "providers", "models", "tiers", "aliases", "profiles", "store")
 	d.noteAliasNames(top["aliases"])
 	d.server(c, top["server"])
+	d.store(c, top["store"])
 	d.providers(c, top["providers"])
 	models := d.models(c, top["models"])
 	d.tiers(c, top["tiers"])

@@ -13,8 +13,9 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/tenant"
 )
 
-// ErrNotFound is returned when a team, key or credential does not exist.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound is returned when a team, key or credential does not exist. It
+// is tenant.ErrNotFound, so the tenant package can tell it without an import.
+var ErrNotFound = tenant.ErrNotFound
 
 // ErrConflict is returned when a unique name or id is already taken.
 var ErrConflict = errors.New("already exists")
