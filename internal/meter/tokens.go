@@ -31,6 +31,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tiktoken-go/tokenizer"
+
+	"github.com/tollgate-gw/tollgate/internal/wire"
 )
 
 // Tokenizer counts tokens of text for one model family. Get one from
@@ -285,14 +287,14 @@ func (t *Tokenizer) CountChat(body []byte) (int, error) {
 	return n, nil
 }
 
-func (t *Tokenizer) countMessage(m *chatMessage, sc *scratch) int {
+func (t *Tokenizer) countMessage(m *wire.ChatMessage, sc *scratch) int {
 	e := t.enc
-	text := tokensPerMessage + e.count(*m.Role, sc) + e.count(m.Content.text, sc) + e.count(m.Refusal, sc)
+	text := tokensPerMessage + e.count(*m.Role, sc) + e.count(m.Content.Text, sc) + e.count(m.Refusal, sc)
 	images := 0
-	for i := range m.Content.parts {
-		p := &m.Content.parts[i]
+	for i := range m.Content.Parts {
+		p := &m.Content.Parts[i]
 		if p.Type == "image_url" {
-			images += t.imageCost(p.ImageURL.detail)
+			images += t.imageCost(p.ImageURL)
 			continue
 		}
 		text += e.count(p.Text, sc) + e.count(p.Refusal, sc)
@@ -311,8 +313,10 @@ func (t *Tokenizer) countMessage(m *chatMessage, sc *scratch) int {
 	return t.scale(text) + images
 }
 
-func (t *Tokenizer) imageCost(detail string) int {
-	if detail == "low" {
+// imageCost charges an image part: low detail, or high for auto, high, an
+// absent or null image_url, and a bare URL string (an old client's form).
+func (t *Tokenizer) imageCost(u *wire.ImageURL) int {
+	if u != nil && u.Detail == "low" {
 		return t.imageLow
 	}
 	return t.imageHigh
@@ -425,75 +429,14 @@ func escapesASCII(body []byte) bool {
 	}
 }
 
-// The request as CountChat reads it: only what it counts.
+// chatRequest is the request as CountChat reads it: only what it counts. The
+// messages decode as wire.ChatMessage, which the Anthropic translator reads
+// too, so they also hold fields that are not counted (tool call ids, image
+// URLs, file data).
 type chatRequest struct {
-	Messages  []chatMessage   `json:"messages"`
-	Tools     json.RawMessage `json:"tools"`
-	Functions json.RawMessage `json:"functions"`
-}
-
-type chatMessage struct {
-	Role         *string       `json:"role"`
-	Name         string        `json:"name"`
-	Content      content       `json:"content"`
-	Refusal      string        `json:"refusal"`
-	ToolCalls    []toolCall    `json:"tool_calls"`
-	FunctionCall *functionCall `json:"function_call"`
-}
-
-type toolCall struct {
-	Function functionCall `json:"function"`
-	Custom   struct {
-		Name  string `json:"name"`
-		Input string `json:"input"`
-	} `json:"custom"`
-}
-
-type functionCall struct {
-	Name      string `json:"name"`
-	Arguments string `json:"arguments"`
-}
-
-// content is a message's content: a string, an array of parts, or null. It
-// decodes the value in place rather than copying it as json.RawMessage would.
-type content struct {
-	text  string
-	parts []contentPart
-}
-
-func (c *content) UnmarshalJSON(b []byte) error {
-	switch b[0] {
-	case '"':
-		return json.Unmarshal(b, &c.text)
-	case '[':
-		return json.Unmarshal(b, &c.parts)
-	case 'n':
-		return nil
-	}
-	return errors.New("content is not a string, an array of parts or null")
-}
-
-type contentPart struct {
-	Type     string   `json:"type"`
-	Text     string   `json:"text"`
-	Refusal  string   `json:"refusal"`
-	ImageURL imageURL `json:"image_url"`
-}
-
-// imageURL keeps only the detail level; the URL, often a long data: URL, is
-// skipped. A bare string (an old client's form) is accepted as auto detail.
-type imageURL struct{ detail string }
-
-func (u *imageURL) UnmarshalJSON(b []byte) error {
-	if b[0] != '{' {
-		return nil
-	}
-	var v struct {
-		Detail string `json:"detail"`
-	}
-	err := json.Unmarshal(b, &v)
-	u.detail = v.Detail
-	return err
+	Messages  []wire.ChatMessage `json:"messages"`
+	Tools     json.RawMessage    `json:"tools"`
+	Functions json.RawMessage    `json:"functions"`
 }
 
 // encoding is one BPE vocabulary and its pre-tokenizer. It loads on first use

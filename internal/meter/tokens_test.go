@@ -608,7 +608,7 @@ func BenchmarkLibraryCount(b *testing.B) {
 	lib, _ := tokenizer.Get(tokenizer.O200kBase)
 	var req chatRequest
 	json.Unmarshal(benchBody(100<<10), &req)
-	s := req.Messages[1].Content.text
+	s := req.Messages[1].Content.Text
 	b.SetBytes(int64(len(s)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -5,7 +5,8 @@ package provider
 //
 // Identifiers here start with "anth" to keep them apart from the other
 // adapters in this package: anthChat* are the OpenAI chat shapes as this
-// adapter reads them, every other anth* type is Anthropic's wire format.
+// adapter reads them (the messages are wire.ChatMessage, shared with the
+// token counter), every other anth* type is Anthropic's wire format.
 //
 // Fields with no Anthropic equivalent are handled as follows. A field that
 // would silently change what the client gets back is rejected with a 400
@@ -40,8 +41,9 @@ package provider
 //	service_tier, modalities, …
 //
 // Content parts: text (empty ones dropped), image_url (data: URL → base64
-// source, http(s) → url source), file with file_data (→ document); input_audio,
-// file_id and other part types are a 400 unsupported_value.
+// source, http(s) → url source; an image_url that is not an object, such as a
+// bare URL string, is a 400 invalid_json), file with file_data (→ document);
+// input_audio, file_id and other part types are a 400 unsupported_value.
 
 import (
 	"bytes"
@@ -50,6 +52,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/tollgate-gw/tollgate/internal/wire"
 )
 
 // defaultAnthropicMaxTokens is sent as max_tokens when the client set no
@@ -61,7 +65,7 @@ const defaultAnthropicMaxTokens = 4096
 // anthChatRequest is the part of an OpenAI chat request this adapter reads.
 type anthChatRequest struct {
 	Model               string              `json:"model"`
-	Messages            []anthChatMessage   `json:"messages"`
+	Messages            []wire.ChatMessage  `json:"messages"`
 	MaxTokens           *int                `json:"max_tokens"`
 	MaxCompletionTokens *int                `json:"max_completion_tokens"`
 	Temperature         *float64            `json:"temperature"`
@@ -79,61 +83,6 @@ type anthChatRequest struct {
 	Audio               json.RawMessage     `json:"audio"`
 	Functions           json.RawMessage     `json:"functions"`
 	FunctionCall        json.RawMessage     `json:"function_call"`
-}
-
-// anthChatMessage is one OpenAI message of any role.
-type anthChatMessage struct {
-	Role       string             `json:"role"`
-	Content    anthChatContent    `json:"content"`
-	ToolCalls  []anthChatToolCall `json:"tool_calls"`
-	ToolCallID string             `json:"tool_call_id"`
-}
-
-// anthChatContent is OpenAI message content: a string, an array of parts, or
-// null. Parts is nil for the string form.
-type anthChatContent struct {
-	Text  string
-	Parts []anthChatPart
-}
-
-// UnmarshalJSON accepts a string, an array of parts or null.
-func (c *anthChatContent) UnmarshalJSON(b []byte) error {
-	switch anthFirstByte(b) {
-	case '"':
-		return json.Unmarshal(b, &c.Text)
-	case '[':
-		return json.Unmarshal(b, &c.Parts)
-	case 'n':
-		return nil
-	}
-	return errors.New("content must be a string, an array of parts or null")
-}
-
-// anthChatPart is one content part.
-type anthChatPart struct {
-	Type     string `json:"type"`
-	Text     string `json:"text"`
-	Refusal  string `json:"refusal"`
-	ImageURL *struct {
-		URL string `json:"url"`
-	} `json:"image_url"`
-	File *struct {
-		FileID   string `json:"file_id"`
-		FileData string `json:"file_data"`
-	} `json:"file"`
-	// CacheControl is LiteLLM's extension for Anthropic prompt caching; it is
-	// copied onto the block as is.
-	CacheControl json.RawMessage `json:"cache_control"`
-}
-
-// anthChatToolCall is an assistant's earlier tool call.
-type anthChatToolCall struct {
-	ID       string `json:"id"`
-	Type     string `json:"type"`
-	Function struct {
-		Name      string `json:"name"`
-		Arguments string `json:"arguments"`
-	} `json:"function"`
 }
 
 // anthChatTool is one entry of tools.
@@ -271,7 +220,13 @@ var anthEmptySchema = json.RawMessage(`{"type":"object","properties":{}}`)
 func translateAnthropicRequest(body []byte) (*anthRequest, error) {
 	var in anthChatRequest
 	if err := json.Unmarshal(body, &in); err != nil {
+		if errors.Is(err, wire.ErrContentType) {
+			err = errAnthContentType
+		}
 		return nil, anthBadRequest("invalid_json", "decode chat request: %v", err)
+	}
+	if err := checkAnthropicImageForms(in.Messages); err != nil {
+		return nil, err
 	}
 	if err := checkAnthropicUnsupported(&in); err != nil {
 		return nil, err
@@ -295,6 +250,24 @@ func translateAnthropicRequest(body []byte) (*anthRequest, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// errAnthContentType is this adapter's wording of wire.ErrContentType, which
+// its clients have seen since it shipped.
+var errAnthContentType = errors.New("content must be a string, an array of parts or null")
+
+// checkAnthropicImageForms rejects, as malformed JSON, an image_url that is
+// not an object in a part of any type: the form wire.ImageURL accepts as Bare
+// for the token counter's sake, and which this adapter has never read.
+func checkAnthropicImageForms(msgs []wire.ChatMessage) error {
+	for i := range msgs {
+		for j, p := range msgs[i].Content.Parts {
+			if p.ImageURL != nil && p.ImageURL.Bare {
+				return anthBadRequest("invalid_json", "decode chat request: messages[%d].content[%d].image_url is not an object", i, j)
+			}
+		}
+	}
+	return nil
 }
 
 // checkAnthropicUnsupported rejects the fields whose loss would change what
@@ -326,13 +299,13 @@ func anthropicMaxTokens(in *anthChatRequest) int {
 
 // translateAnthropicMessages splits system text from the conversation and
 // converts the rest, merging consecutive messages of the same Anthropic role.
-func translateAnthropicMessages(msgs []anthChatMessage) (json.RawMessage, []anthMessage, error) {
+func translateAnthropicMessages(msgs []wire.ChatMessage) (json.RawMessage, []anthMessage, error) {
 	var system []anthBlock
 	var systemStrings int
 	var out []anthMessage
 	for i := range msgs {
 		m := &msgs[i]
-		if m.Role == "system" || m.Role == "developer" {
+		if role := anthRole(m); role == "system" || role == "developer" {
 			blocks, err := anthropicTextBlocks(i, m.Content)
 			if err != nil {
 				return nil, nil, err
@@ -405,8 +378,9 @@ func anthToolResultsFirst(blocks []anthBlock) []anthBlock {
 
 // translateAnthropicMessage converts one non-system message; i is its
 // position, for error messages.
-func translateAnthropicMessage(i int, m *anthChatMessage) (string, []anthBlock, error) {
-	switch m.Role {
+func translateAnthropicMessage(i int, m *wire.ChatMessage) (string, []anthBlock, error) {
+	role := anthRole(m)
+	switch role {
 	case "user":
 		blocks, err := anthropicUserBlocks(i, m.Content)
 		return "user", blocks, err
@@ -417,12 +391,20 @@ func translateAnthropicMessage(i int, m *anthChatMessage) (string, []anthBlock, 
 		block, err := anthropicToolResult(i, m)
 		return "user", []anthBlock{block}, err
 	}
-	return "", nil, anthBadRequest("invalid_value", "messages[%d]: role %q is not supported", i, m.Role)
+	return "", nil, anthBadRequest("invalid_value", "messages[%d]: role %q is not supported", i, role)
+}
+
+// anthRole is a message's role, "" when absent or null.
+func anthRole(m *wire.ChatMessage) string {
+	if m.Role == nil {
+		return ""
+	}
+	return *m.Role
 }
 
 // anthropicTextBlocks converts content that may only hold text (system,
 // developer, tool).
-func anthropicTextBlocks(i int, c anthChatContent) ([]anthBlock, error) {
+func anthropicTextBlocks(i int, c wire.Content) ([]anthBlock, error) {
 	if c.Parts == nil {
 		return anthTextBlock(c.Text, nil), nil
 	}
@@ -446,7 +428,7 @@ func anthTextBlock(text string, cacheControl json.RawMessage) []anthBlock {
 }
 
 // anthropicUserBlocks converts user content.
-func anthropicUserBlocks(i int, c anthChatContent) ([]anthBlock, error) {
+func anthropicUserBlocks(i int, c wire.Content) ([]anthBlock, error) {
 	if c.Parts == nil {
 		return anthTextBlock(c.Text, nil), nil
 	}
@@ -462,7 +444,7 @@ func anthropicUserBlocks(i int, c anthChatContent) ([]anthBlock, error) {
 }
 
 // anthropicUserPart converts one user content part.
-func anthropicUserPart(p *anthChatPart) ([]anthBlock, *Error) {
+func anthropicUserPart(p *wire.ContentPart) ([]anthBlock, *Error) {
 	switch p.Type {
 	case "text":
 		return anthTextBlock(p.Text, p.CacheControl), nil
@@ -507,7 +489,7 @@ func anthropicSource(u string, allowURL bool) (*anthSource, *Error) {
 
 // anthropicAssistantBlocks converts an assistant message: text first, then
 // one tool_use block per tool call.
-func anthropicAssistantBlocks(i int, m *anthChatMessage) ([]anthBlock, error) {
+func anthropicAssistantBlocks(i int, m *wire.ChatMessage) ([]anthBlock, error) {
 	var out []anthBlock
 	if m.Content.Parts == nil {
 		out = anthTextBlock(m.Content.Text, nil)
@@ -534,7 +516,7 @@ func anthropicAssistantBlocks(i int, m *anthChatMessage) ([]anthBlock, error) {
 
 // anthropicToolUse converts an earlier tool call; its arguments must be a JSON
 // object (an empty string counts as {}).
-func anthropicToolUse(tc *anthChatToolCall) (anthBlock, error) {
+func anthropicToolUse(tc *wire.ToolCall) (anthBlock, error) {
 	if tc.Type != "" && tc.Type != "function" {
 		return anthBlock{}, fmt.Errorf("tool call type %q is not supported", tc.Type)
 	}
@@ -552,7 +534,7 @@ func anthropicToolUse(tc *anthChatToolCall) (anthBlock, error) {
 }
 
 // anthropicToolResult converts a role "tool" message into a tool_result block.
-func anthropicToolResult(i int, m *anthChatMessage) (anthBlock, error) {
+func anthropicToolResult(i int, m *wire.ChatMessage) (anthBlock, error) {
 	if m.ToolCallID == "" {
 		return anthBlock{}, anthBadRequest("invalid_value", "messages[%d]: tool message without tool_call_id", i)
 	}

@@ -1,5 +1,6 @@
 // Package wire holds the OpenAI-shaped types every other package speaks: the
-// error envelope, usage, the few request fields routing needs, and the SSE codec.
+// error envelope, usage, the chat message shapes that token counting and
+// protocol translation decode, and the SSE codec.
 package wire
 
 import (
