@@ -33,6 +33,11 @@ Usage:
   tollgate config validate FILE         check a configuration file
   tollgate explain --config FILE --model M [--criticality C] [--request body.json]
                                         show how a request would be routed
+  tollgate teams create|list|show        manage teams (--url URL or --store FILE)
+  tollgate keys create|list|show|revoke|rotate|rotation-due
+                                        manage virtual keys
+  tollgate usage [--team T] [--since 30d] [--by model,day] [--format table|json|csv]
+                                        who spent what
   tollgate mock-upstream [--listen ADDR] run a fake provider for tests and benchmarks
   tollgate version
 
@@ -60,6 +65,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runConfigValidate(ctx, rest[1:], stdout, stderr)
 	case "explain":
 		return runExplain(ctx, rest, stdout, stderr)
+	case "teams":
+		return runTeams(ctx, rest, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, stdout, stderr)
+	case "usage":
+		return runUsage(ctx, rest, stdout, stderr)
 	case "mock-upstream":
 		return runMockUpstream(ctx, rest, stdout, stderr)
 	case "version", "--version":

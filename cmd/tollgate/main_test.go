@@ -90,6 +90,7 @@ func TestServeDemo(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	t.Setenv("TOLLGATE_MASTER_KEY", "tg-demo-test")
+	t.Chdir(t.TempDir()) // the demo keeps its store in the working directory
 	line, stop := startMain(t, []string{"serve", "--demo", "--listen", "127.0.0.1:0"}, "base URL:")
 	base := strings.TrimSpace(strings.TrimPrefix(line, "base URL:"))
 	c := openai.NewClient(option.WithBaseURL(base), option.WithAPIKey("tg-demo-test"), option.WithMaxRetries(0))

@@ -17,8 +17,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tollgate-gw/tollgate/internal/admin"
 	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/gateway"
+	"github.com/tollgate-gw/tollgate/internal/meter"
+	"github.com/tollgate-gw/tollgate/internal/store"
+	"github.com/tollgate-gw/tollgate/internal/tenant"
 )
 
 type serveFlags struct {
@@ -71,7 +75,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		key = randomKey()
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	g, err := gateway.New(cfg, gateway.Options{Profile: f.profile, MasterKey: key, Logger: log})
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ledger, err := meter.NewWriter(st, meter.WriterOptions{Journal: cfg.Store.Journal, Logger: log})
+	if err != nil {
+		return err
+	}
+	// Last to run: every request has settled by now, so the queue and the
+	// journal are written out before the process exits.
+	defer closeLedger(ledger, log)
+	svc := tenant.NewService(st, time.Now)
+	g, err := gateway.New(cfg, gateway.Options{Profile: f.profile, MasterKey: key, Logger: log, Tenants: svc,
+		Ledger: ledger, Spend: st.Spend, Admin: admin.New(svc, st, st, time.Now)})
 	if err != nil {
 		return err
 	}
@@ -95,6 +113,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stopReload()
 	wg.Wait()
 	return err
+}
+
+// openStore opens the configured store, creating the SQLite file and
+// applying migrations as needed.
+func openStore(ctx context.Context, cfg *config.Config) (*store.SQLite, error) {
+	st, err := store.OpenSQLite(ctx, cfg.Store.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", cfg.Store.Path, err)
+	}
+	return st, nil
+}
+
+func closeLedger(w *meter.Writer, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := w.Close(ctx); err != nil {
+		log.Error("usage ledger not fully written; the journal keeps the rest for the next start",
+			slog.String("event", "ledger_flush_incomplete"), slog.String("error", err.Error()))
+	}
 }
 
 // reloadLoop reloads the file on SIGHUP, and on change with --watch. An

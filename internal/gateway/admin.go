@@ -17,7 +17,11 @@ type explainBody struct {
 
 // explain answers how a request would be routed right now, with the live
 // breaker and latency state.
-func (g *Gateway) explain(w http.ResponseWriter, r *http.Request) error {
+func (g *Gateway) explain(w http.ResponseWriter, r *http.Request, c caller) error {
+	if !c.master {
+		return &wire.Error{Status: http.StatusForbidden, Type: "permission_error", Code: "permission_denied",
+			Message: "explain needs the master key"}
+	}
 	body, err := readBody(w, r, 1<<20)
 	if err != nil {
 		return err

@@ -92,7 +92,8 @@ func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchan
 			}
 			break
 		}
-		req, err := attemptRequest(x, d, body, req)
+		var err error
+		req, err = attemptRequest(x, d, body, req, g.provKeys.forTeam(x.caller, d.Provider, x.tier))
 		if err != nil {
 			g.health.Breakers.Report(d.ID, route.Ignored)
 			return false, err
@@ -115,15 +116,15 @@ func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchan
 
 // attemptRequest builds the request for deployment d, or reuses prev when
 // it was built for the same upstream model.
-func attemptRequest(x *exchange, d *config.Deployment, body []byte, prev *provider.Request) (*provider.Request, error) {
-	if prev != nil && prev.Model == d.Upstream {
+func attemptRequest(x *exchange, d *config.Deployment, body []byte, prev *provider.Request, key string) (*provider.Request, error) {
+	if prev != nil && prev.Model == d.Upstream && prev.APIKey == key {
 		return prev, nil
 	}
 	up, err := upstreamBody(body, d.Upstream, x.stream)
 	if err != nil {
 		return nil, wire.BadRequest("invalid_json", "", "the request body could not be rewritten")
 	}
-	return &provider.Request{Endpoint: x.endpoint, Body: up, Model: d.Upstream, Stream: x.stream, RequestID: x.id}, nil
+	return &provider.Request{Endpoint: x.endpoint, Body: up, Model: d.Upstream, Stream: x.stream, RequestID: x.id, APIKey: key}, nil
 }
 
 // wait sleeps d unless the request's time runs out first; it reports whether

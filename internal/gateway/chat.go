@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollgate-gw/tollgate/internal/config"
+	"github.com/tollgate-gw/tollgate/internal/meter"
 	"github.com/tollgate-gw/tollgate/internal/provider"
 	"github.com/tollgate-gw/tollgate/internal/route"
 	"github.com/tollgate-gw/tollgate/internal/telemetry"
@@ -20,6 +21,7 @@ type exchange struct {
 	id          string
 	start       time.Time
 	st          *snapshot // the configuration this request runs on, start to end
+	caller      caller
 	endpoint    provider.Endpoint
 	requested   string
 	tier        string
@@ -34,6 +36,10 @@ type exchange struct {
 	fallback bool
 	trimmed  int // messages dropped to fit the context window
 
+	downgraded   bool      // a cheaper tier than asked, by the team's budget
+	promptTokens int       // counted or estimated prompt tokens; 0 until needed
+	adm          admission // rate-limit counts and budget reservation to settle
+
 	upstream time.Duration // time spent waiting on providers
 	waited   time.Duration // time spent in backoff
 	ttfb     time.Duration
@@ -44,8 +50,8 @@ type exchange struct {
 	errCode string
 }
 
-func (g *Gateway) newExchange(ep provider.Endpoint) *exchange {
-	return &exchange{id: newRequestID(), start: time.Now(), endpoint: ep, st: g.state.Load()}
+func (g *Gateway) newExchange(ep provider.Endpoint, c caller) *exchange {
+	return &exchange{id: newRequestID(), start: time.Now(), endpoint: ep, st: g.state.Load(), caller: c}
 }
 
 // newRequestID returns "req_" and 24 hex digits of randomness.
@@ -55,8 +61,8 @@ func newRequestID() string {
 	return "req_" + hex.EncodeToString(b[:])
 }
 
-func (g *Gateway) chat(w http.ResponseWriter, r *http.Request) error {
-	x := g.newExchange(provider.Chat)
+func (g *Gateway) chat(w http.ResponseWriter, r *http.Request, c caller) error {
+	x := g.newExchange(provider.Chat, c)
 	w.Header().Set("X-Request-Id", x.id)
 	defer g.settle(r.Context(), x)
 	body, err := readBody(w, r, x.st.cfg.Server.MaxBodyBytes)
@@ -73,8 +79,8 @@ func (g *Gateway) chat(w http.ResponseWriter, r *http.Request) error {
 	return x.fail(g.serve(w, r, x, body, config.TypeChat))
 }
 
-func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request) error {
-	x := g.newExchange(provider.Embeddings)
+func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request, c caller) error {
+	x := g.newExchange(provider.Embeddings, c)
 	w.Header().Set("X-Request-Id", x.id)
 	defer g.settle(r.Context(), x)
 	body, err := readBody(w, r, x.st.cfg.Server.MaxBodyBytes)
@@ -99,21 +105,24 @@ func (x *exchange) fail(err error) error {
 	return e
 }
 
-// serve plans the request and runs its attempts.
+// serve plans the request, admits it and runs its attempts.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange, body []byte, kind string) error {
-	x.criticality = r.Header.Get("X-Tollgate-Criticality")
-	plan, err := route.Resolve(x.st.cfg, x.st.prof, route.Request{Model: x.requested,
-		Tier: r.Header.Get("X-Tollgate-Tier"), Criticality: x.criticality})
+	plan, err := g.plan(r, x)
 	if err != nil {
-		return planError(err)
+		return err
 	}
-	x.tier = plan.Tier
 	w.Header().Set("X-Tollgate-Tier", plan.Tier)
+	if x.downgraded {
+		w.Header().Set("X-Tollgate-Downgraded", "true")
+	}
 	for _, m := range plan.Candidates {
 		if m.Type != kind {
 			return wire.BadRequest("model_not_supported", "model",
 				"model "+m.Name+" is a "+m.Type+" model and cannot serve this endpoint")
 		}
+	}
+	if err := g.admit(r.Context(), w, x, plan, body); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), x.st.prof.RequestTimeout)
 	defer cancel()
@@ -123,6 +132,33 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange, bod
 		x.routeHeaders(w.Header())
 	}
 	return err
+}
+
+// plan resolves the tier and chain: the request's tier header, else its
+// criticality (or the key's default), moved cheaper when the team is past its
+// budget's downgrade point; then checks the key may use them.
+func (g *Gateway) plan(r *http.Request, x *exchange) (route.Plan, error) {
+	c := x.caller
+	x.criticality = r.Header.Get("X-Tollgate-Criticality")
+	if x.criticality == "" && c.Principal != nil {
+		x.criticality = c.Key.DefaultCriticality
+	}
+	req := route.Request{Model: x.requested, Tier: r.Header.Get("X-Tollgate-Tier"), Criticality: x.criticality,
+		Downgrade: g.downgrade(r.Context(), c)}
+	plan, err := route.Resolve(x.st.cfg, x.st.prof, req)
+	if err != nil {
+		return plan, planError(err)
+	}
+	x.tier = plan.Tier
+	if req.Downgrade > 0 {
+		asked, _ := route.Resolve(x.st.cfg, x.st.prof, route.Request{Model: req.Model, Tier: req.Tier, Criticality: req.Criticality})
+		x.downgraded = asked.Tier != plan.Tier
+	}
+	if c.Principal != nil && !c.Allows(x.requested, plan.Tier) {
+		return plan, &wire.Error{Status: http.StatusForbidden, Type: "permission_error", Code: "model_not_allowed",
+			Param: "model", Message: "this key may not use model " + x.requested + " in tier " + plan.Tier}
+	}
+	return plan, nil
 }
 
 func planError(err error) error {
@@ -138,13 +174,59 @@ func planError(err error) error {
 	return err
 }
 
-// settle writes the request's log line once the response is complete, so the
-// client never waits on it.
+// settle runs once the response is complete, so the client never waits on
+// it: the reservation becomes the actual cost, the ledger gets its record,
+// and the log its line.
 func (g *Gateway) settle(ctx context.Context, x *exchange) {
+	cost, estimated := x.cost()
+	g.settleAdmission(x, cost, x.served != nil && x.status < 400)
+	if g.opts.Ledger != nil {
+		if err := g.opts.Ledger.Append(context.WithoutCancel(ctx), x.record(cost)); err != nil {
+			g.log.Error("usage record not written", "request_id", x.id, "error", err)
+		}
+	}
+	g.logLine(ctx, x, cost, estimated)
+}
+
+// cost prices what was served. Without reported usage (a stream cut short),
+// the reservation stands as the cost: a budget is never under-charged.
+func (x *exchange) cost() (meter.Nanos, bool) {
+	switch {
+	case x.served == nil:
+		return 0, false
+	case x.usage != nil:
+		return x.served.Price.Cost(x.usage), false
+	case x.adm.reserve != nil && x.status < 400:
+		return x.adm.reserved, true
+	}
+	return 0, false
+}
+
+// record is the request's ledger entry.
+func (x *exchange) record(cost meter.Nanos) meter.Record {
+	rec := meter.Record{Time: x.start.UTC(), RequestID: x.id, TeamID: x.caller.teamID(), KeyID: x.caller.keyID(),
+		Endpoint: endpointName(x.endpoint), Tier: x.tier, Criticality: x.criticality, Downgraded: x.downgraded,
+		RequestedModel: x.requested, Attempts: x.attempts, Fallback: x.fallback, Cost: cost,
+		Latency: time.Since(x.start), TTFB: x.ttfb, Status: x.status, ErrorCode: x.errCode}
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
+	}
+	if x.served != nil {
+		rec.ServedModel, rec.Provider, rec.Deployment = x.served.Name, x.dep.Provider, x.dep.ID
+	}
+	if u := x.usage; u != nil {
+		rec.PromptTokens, rec.Completion, rec.CachedTokens = u.PromptTokens, u.CompletionTokens, u.CachedTokens()
+	}
+	return rec
+}
+
+// logLine writes the llm_request_completed line.
+func (g *Gateway) logLine(ctx context.Context, x *exchange, cost meter.Nanos, estimated bool) {
 	rec := &telemetry.Request{
 		ID: x.id, Endpoint: endpointName(x.endpoint), Tier: x.tier, Criticality: x.criticality,
 		RequestedModel: x.requested, Stream: x.stream, Attempts: x.attempts, Fallback: x.fallback,
-		Trimmed: x.trimmed, Status: x.status, ErrorCode: x.errCode,
+		Trimmed: x.trimmed, Status: x.status, ErrorCode: x.errCode, TeamID: x.caller.teamID(), KeyID: x.caller.keyID(),
+		Downgraded: x.downgraded, CostUSD: cost.USD(), CostEstimated: estimated,
 		Latency: time.Since(x.start), TTFB: x.ttfb, Overhead: x.overhead, Time: x.start,
 	}
 	if rec.Status == 0 {
@@ -155,7 +237,6 @@ func (g *Gateway) settle(ctx context.Context, x *exchange) {
 		if u := x.usage; u != nil {
 			rec.UsageReported = true
 			rec.PromptTokens, rec.CompletionTokens, rec.CachedTokens = u.PromptTokens, u.CompletionTokens, u.CachedTokens()
-			rec.CostUSD = m.Price.Cost(u).USD()
 		}
 	}
 	telemetry.LogRequest(ctx, g.log, rec)

@@ -11,14 +11,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/tollgate-gw/tollgate/internal/admin"
 	"github.com/tollgate-gw/tollgate/internal/config"
+	"github.com/tollgate-gw/tollgate/internal/limit"
 	"github.com/tollgate-gw/tollgate/internal/meter"
 	"github.com/tollgate-gw/tollgate/internal/mockupstream"
 	"github.com/tollgate-gw/tollgate/internal/provider"
+	"github.com/tollgate-gw/tollgate/internal/tenant"
 	"github.com/tollgate-gw/tollgate/internal/wire"
 )
 
@@ -34,6 +39,30 @@ type Options struct {
 	Client *http.Client
 	// Rand drives weighted balancing; nil means math/rand/v2. Tests seed it.
 	Rand func() float64
+	// Tenants authenticates virtual keys; nil accepts only the master key.
+	Tenants *tenant.Service
+	// Ledger receives one record per request; nil keeps none.
+	Ledger Ledger
+	// Spend loads what a team (keyID "") or a key has spent since a time,
+	// the base a budget period starts from; nil starts budgets at zero.
+	Spend func(ctx context.Context, teamID, keyID string, since time.Time) (meter.Nanos, error)
+	// Admin serves the /admin/ routes other than explain; nil answers 404.
+	Admin AdminHandler
+	// Now is the clock for limits and budgets; nil means time.Now.
+	Now func() time.Time
+	// Env looks up teams' allocated provider keys; nil means os.LookupEnv.
+	Env func(string) (string, bool)
+}
+
+// Ledger is where settled requests go. Append must not block for long: it
+// is called once per request, after the response.
+type Ledger interface {
+	Append(ctx context.Context, r meter.Record) error
+}
+
+// AdminHandler serves /admin/ for an authenticated actor.
+type AdminHandler interface {
+	ServeAdmin(w http.ResponseWriter, r *http.Request, a admin.Actor) error
 }
 
 // Gateway serves the OpenAI-compatible API. Create it with New, serve it as
@@ -46,6 +75,9 @@ type Gateway struct {
 	state     atomic.Pointer[snapshot]
 	draining  atomic.Bool
 	health    *health // set by the first Reload, before any request
+	rates     *limit.RateLimiter
+	budgets   *limit.Budgets
+	provKeys  *providerKeys
 
 	mu    sync.Mutex // guards mocks and serializes Reload
 	mocks map[string]mockServer
@@ -83,6 +115,15 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if g.client == nil {
 		g.client = provider.NewHTTPClient()
 	}
+	if g.opts.Now == nil {
+		g.opts.Now = time.Now
+	}
+	if g.opts.Env == nil {
+		g.opts.Env = os.LookupEnv
+	}
+	g.rates = limit.NewRateLimiter(g.opts.Now, maxRateScopes)
+	g.budgets = limit.NewBudgets(g.opts.Now, g.loadSpend)
+	g.provKeys = &providerKeys{lookup: g.opts.Env, env: map[string]string{}}
 	if err := g.Reload(cfg); err != nil {
 		g.Close(context.Background())
 		return nil, err
@@ -91,6 +132,22 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	// inside the first request that needs a count.
 	g.bg.Go(func() { meter.TokenizerFor(config.KindOpenAI, "gpt-4o").CountChat([]byte(`{"messages":[]}`)) })
 	return g, nil
+}
+
+// maxRateScopes bounds the rate limiter's memory: keys, teams and models.
+const maxRateScopes = 100_000
+
+// loadSpend is the budgets' loader: what a "team:ID" or "key:ID" scope spent
+// since the start of its period, from the ledger.
+func (g *Gateway) loadSpend(ctx context.Context, scope string, since time.Time) (meter.Nanos, error) {
+	if g.opts.Spend == nil {
+		return 0, nil
+	}
+	kind, id, _ := strings.Cut(scope, ":")
+	if kind == "key" {
+		return g.opts.Spend(ctx, "", id, since)
+	}
+	return g.opts.Spend(ctx, id, "", since)
 }
 
 // Reload swaps in a new configuration atomically. On error the old one keeps
@@ -197,13 +254,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.api(w, r, http.MethodGet, g.model)
 			return
 		}
+		if strings.HasPrefix(path, "/admin/") && g.opts.Admin != nil {
+			g.api(w, r, r.Method, g.admin)
+			return
+		}
 		wire.WriteError(w, &wire.Error{Status: http.StatusNotFound, Type: "invalid_request_error",
 			Code: "unknown_endpoint", Message: fmt.Sprintf("unknown endpoint: %s %s", r.Method, path)})
 	}
 }
 
 // handler serves one authenticated API call.
-type handler func(w http.ResponseWriter, r *http.Request) error
+type handler func(w http.ResponseWriter, r *http.Request, c caller) error
 
 func (g *Gateway) api(w http.ResponseWriter, r *http.Request, method string, h handler) {
 	if r.Method != method {
@@ -212,39 +273,32 @@ func (g *Gateway) api(w http.ResponseWriter, r *http.Request, method string, h h
 			Code: "method_not_allowed", Message: fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, method)})
 		return
 	}
-	if err := g.authenticate(r); err != nil {
+	c, err := g.authenticate(r.Context(), r)
+	if err != nil {
 		wire.WriteError(w, err)
 		return
 	}
-	if err := h(w, r); err != nil {
+	if err := h(w, r, c); err != nil {
 		wire.WriteError(w, err)
 	}
 }
 
-// authenticate accepts the master key as a Bearer token or x-api-key. The
-// comparison is constant-time.
-func (g *Gateway) authenticate(r *http.Request) error {
-	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		key = r.Header.Get("x-api-key")
-	}
-	if key == "" {
-		return &wire.Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "missing_api_key",
-			Message: "no API key: send Authorization: Bearer <key>"}
-	}
-	if subtle.ConstantTimeCompare([]byte(key), g.masterKey) != 1 {
-		return &wire.Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key",
-			Message: "invalid API key"}
-	}
-	return nil
+func (g *Gateway) isMaster(key string) bool {
+	return subtle.ConstantTimeCompare([]byte(key), g.masterKey) == 1
 }
 
-func (g *Gateway) models(w http.ResponseWriter, r *http.Request) error {
+// admin passes /admin/ calls to the admin API with who is calling.
+func (g *Gateway) admin(w http.ResponseWriter, r *http.Request, c caller) error {
+	return g.opts.Admin.ServeAdmin(w, r, admin.Actor{Master: c.master, TeamID: c.teamID(), KeyID: c.keyID()})
+}
+
+
+func (g *Gateway) models(w http.ResponseWriter, r *http.Request, _ caller) error {
 	writeJSON(w, http.StatusOK, g.state.Load().modelsBody)
 	return nil
 }
 
-func (g *Gateway) model(w http.ResponseWriter, r *http.Request) error {
+func (g *Gateway) model(w http.ResponseWriter, r *http.Request, _ caller) error {
 	name := strings.TrimPrefix(r.URL.Path, "/v1/models/")
 	st := g.state.Load()
 	if _, ok := st.cfg.Chain(name, st.prof.DefaultTier); !ok {

@@ -198,3 +198,5 @@ func (s *syncBuffer) Bytes() []byte {
 func mockupstreamRule(model, fault string, times int) mockupstream.Rule {
 	return mockupstream.Rule{Model: model, Fault: fault, Times: times}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -58,7 +58,7 @@ func (a *Anthropic) Do(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := a.keys.send(a.client, func(key string) (*http.Request, error) {
+	resp, err := a.keys.send(a.client, req.APIKey, func(key string) (*http.Request, error) {
 		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url, bytes.NewReader(body))
 		if err == nil {
 			a.setHeaders(hreq.Header, req, key)

@@ -139,7 +139,14 @@ func (k *keyRing) ready(now time.Time) bool {
 // send sends the request that build makes for a key. A 429 rests that key
 // and, while another key is ready, the request goes again at once with it:
 // a rate limit on one key does not fail the request.
-func (k *keyRing) send(client *http.Client, build func(key string) (*http.Request, error)) (*http.Response, error) {
+func (k *keyRing) send(client *http.Client, override string, build func(key string) (*http.Request, error)) (*http.Response, error) {
+	if override != "" {
+		req, err := build(override)
+		if err != nil {
+			return nil, err
+		}
+		return client.Do(req)
+	}
 	for tries := 0; ; tries++ {
 		now := time.Now()
 		i, key := k.pick(now)

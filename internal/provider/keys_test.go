@@ -89,3 +89,20 @@ func TestAttemptTimeoutCause(t *testing.T) {
 		t.Errorf("kind = %v, want KindCanceled", e.Kind)
 	}
 }
+
+// A team's allocated key replaces the provider's own for that request.
+func TestAPIKeyOverride(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("Authorization")
+		w.Write([]byte(`{"choices":[]}`))
+	}))
+	defer srv.Close()
+	o := NewOpenAI(Account{Name: "p", BaseURL: srv.URL, Keys: []string{"shared"}}, srv.Client())
+	if _, err := o.Do(context.Background(), &Request{Body: []byte(`{}`), APIKey: "team-own"}); err != nil {
+		t.Fatal(err)
+	}
+	if got != "Bearer team-own" {
+		t.Errorf("Authorization = %q, want the team's key", got)
+	}
+}

@@ -41,7 +41,7 @@ func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
 	if req.Endpoint == Embeddings {
 		path = "/embeddings"
 	}
-	resp, err := o.keys.send(o.client, func(key string) (*http.Request, error) {
+	resp, err := o.keys.send(o.client, req.APIKey, func(key string) (*http.Request, error) {
 		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(req.Body))
 		if err == nil {
 			o.setHeaders(hreq.Header, req, key)

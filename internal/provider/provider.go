@@ -38,6 +38,9 @@ type Request struct {
 	Stream bool
 	// RequestID is the gateway's request id, sent upstream for correlation.
 	RequestID string
+	// APIKey, when set, is used instead of the provider's own keys: a team's
+	// allocated upstream key, so its traffic bills to its own account.
+	APIKey string
 }
 
 // Response is a successful upstream answer in OpenAI format. Exactly one of

@@ -42,6 +42,9 @@ type Request struct {
 	Model       string
 	Tier        string // X-Tollgate-Tier; wins over Criticality
 	Criticality string // X-Tollgate-Criticality, mapped to a tier by the profile
+	// Downgrade moves the chosen tier this many steps cheaper (premium →
+	// standard → budget): a team past its budget's downgrade point.
+	Downgrade int
 }
 
 // Resolve plans a request. The tier is the request's own, else the one its
@@ -51,6 +54,7 @@ func Resolve(cfg *config.Config, prof *config.Profile, req Request) (Plan, error
 	if err != nil {
 		return Plan{}, err
 	}
+	tier = Cheaper(tier, req.Downgrade)
 	chain, ok := cfg.Chain(req.Model, tier)
 	if !ok {
 		return Plan{}, &UnknownModelError{Name: req.Model}
@@ -77,6 +81,19 @@ func pickTier(prof *config.Profile, req Request) (string, error) {
 		return t, nil
 	}
 	return prof.DefaultTier, nil
+}
+
+// Cheaper returns the tier steps below t, stopping at budget.
+func Cheaper(t string, steps int) string {
+	for ; steps > 0; steps-- {
+		switch t {
+		case config.TierPremium:
+			t = config.TierStandard
+		case config.TierStandard:
+			t = config.TierBudget
+		}
+	}
+	return t
 }
 
 func validTier(t string) bool {

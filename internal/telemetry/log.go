@@ -15,6 +15,9 @@ type Request struct {
 	Endpoint         string
 	Tier             string
 	Criticality      string
+	TeamID           string
+	KeyID            string // the public key id, never the secret
+	Downgraded       bool
 	RequestedModel   string
 	Model            string // the configured model that served (or last tried)
 	Provider         string
@@ -30,6 +33,7 @@ type Request struct {
 	CachedTokens     int
 	UsageReported    bool // false when the upstream sent no usage
 	CostUSD          float64
+	CostEstimated    bool // no usage reported: the reservation was charged
 	Latency          time.Duration
 	TTFB             time.Duration
 	Overhead         time.Duration
@@ -53,6 +57,9 @@ func LogRequest(ctx context.Context, log *slog.Logger, r *Request) {
 		slog.String("endpoint", r.Endpoint),
 		slog.String("tier", r.Tier),
 		slog.String("criticality", r.Criticality),
+		slog.String("team_id", r.TeamID),
+		slog.String("key_id", r.KeyID),
+		slog.Bool("downgraded", r.Downgraded),
 		slog.String("requested_model", r.RequestedModel),
 		slog.String("model", r.Model),
 		slog.String("provider", r.Provider),
@@ -69,6 +76,7 @@ func LogRequest(ctx context.Context, log *slog.Logger, r *Request) {
 		slog.Int("tokens", r.PromptTokens+r.CompletionTokens),
 		slog.Bool("usage_reported", r.UsageReported),
 		slog.Float64("estimated_cost", r.CostUSD),
+		slog.Bool("cost_estimated", r.CostEstimated),
 		slog.Float64("latency_ms", ms(r.Latency)),
 		slog.Float64("ttfb_ms", ms(r.TTFB)),
 		slog.Float64("overhead_ms", ms(r.Overhead)),

@@ -1,0 +1,282 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tollgate-gw/tollgate/internal/config"
+	"github.com/tollgate-gw/tollgate/internal/limit"
+	"github.com/tollgate-gw/tollgate/internal/meter"
+	"github.com/tollgate-gw/tollgate/internal/provider"
+	"github.com/tollgate-gw/tollgate/internal/route"
+	"github.com/tollgate-gw/tollgate/internal/tenant"
+	"github.com/tollgate-gw/tollgate/internal/wire"
+)
+
+// caller is who sent a request: the master key, or a team's virtual key.
+type caller struct {
+	master bool
+	*tenant.Principal
+}
+
+func (c caller) teamID() string {
+	if c.Principal == nil {
+		return ""
+	}
+	return c.Team.ID
+}
+
+func (c caller) keyID() string {
+	if c.Principal == nil {
+		return ""
+	}
+	return c.Key.ID
+}
+
+// authenticate accepts the master key or a virtual key, as a Bearer token or
+// x-api-key. The master key is compared in constant time; virtual keys are
+// found by their hash (tenant.Service).
+func (g *Gateway) authenticate(ctx context.Context, r *http.Request) (caller, error) {
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		key = r.Header.Get("x-api-key")
+	}
+	switch {
+	case key == "":
+		return caller{}, &wire.Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "missing_api_key",
+			Message: "no API key: send Authorization: Bearer <key>"}
+	case g.isMaster(key):
+		return caller{master: true}, nil
+	case g.opts.Tenants != nil:
+		p, err := g.opts.Tenants.Authenticate(ctx, key)
+		if ae, ok := errors.AsType[*tenant.AuthError](err); ok {
+			return caller{}, &wire.Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: ae.Code, Message: ae.Message}
+		}
+		if err != nil {
+			return caller{}, err
+		}
+		return caller{Principal: p}, nil
+	}
+	return caller{}, &wire.Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key",
+		Message: "invalid API key"}
+}
+
+// admission is what admit reserved for a request, released or settled when
+// it ends.
+type admission struct {
+	rules    []limit.Rule
+	tokens   int // the estimate counted against tokens-per-minute
+	reserve  *limit.Reservation
+	reserved meter.Nanos // its amount
+}
+
+// downgrade says how many tiers cheaper a team past its budget's downgrade
+// point is served.
+func (g *Gateway) downgrade(ctx context.Context, c caller) int {
+	if c.Principal == nil || c.Team.Budget == nil || c.Team.Budget.DowngradePercent <= 0 {
+		return 0
+	}
+	_, _, used, err := g.budgets.Usage(ctx, limit.Scope{ID: "team:" + c.Team.ID, Budget: *c.Team.Budget})
+	if err != nil || used*100 < float64(c.Team.Budget.DowngradePercent) {
+		return 0
+	}
+	return 1
+}
+
+// admit applies the rate limits of the key, the team and the primary model,
+// then reserves the request's maximum cost against the key's and the team's
+// budgets, all before any upstream call.
+func (g *Gateway) admit(ctx context.Context, w http.ResponseWriter, x *exchange, plan route.Plan, body []byte) error {
+	x.adm.rules = g.rateRules(x.caller, plan.Candidates[0])
+	scopes := budgetScopes(x.caller)
+	if len(x.adm.rules) == 0 && len(scopes) == 0 {
+		return nil
+	}
+	prompt := x.promptEstimate(body, plan.Candidates[0])
+	if len(x.adm.rules) > 0 {
+		x.adm.tokens = prompt + x.maxOutput
+		d, err := g.rates.Admit(x.adm.rules, x.adm.tokens)
+		if err != nil {
+			return err
+		}
+		setRateHeaders(w.Header(), d.Headers)
+		if !d.OK && d.Reason == limit.ReasonTooLarge {
+			x.adm.rules = nil
+			return wire.BadRequest("tokens_exceed_rate_limit", "messages", fmt.Sprintf(
+				"this request needs about %d tokens, more than %s allows in a minute", x.adm.tokens, d.Refused.Scope))
+		}
+		if !d.OK {
+			x.adm.rules = nil
+			secs := int(math.Ceil(d.RetryAfter.Seconds()))
+			return &wire.Error{Status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "rate_limit_exceeded",
+				RetryAfter: max(secs, 1), Message: fmt.Sprintf("rate limit reached for %s (%s per minute); retry after %ds",
+					d.Refused.Scope, d.Reason, max(secs, 1))}
+		}
+	}
+	if len(scopes) == 0 {
+		return nil
+	}
+	amount := maxCost(plan, prompt, x.maxOutput)
+	res, err := g.budgets.Reserve(ctx, scopes, amount)
+	if ee, ok := errors.AsType[*limit.ExceededError](err); ok {
+		w.Header().Set("X-Should-Retry", "false")
+		return &wire.Error{Status: http.StatusPaymentRequired, Type: "insufficient_quota", Code: "budget_exceeded",
+			Message: fmt.Sprintf("the budget of %s is exhausted: %s spent and %s reserved of %s", ee.Scope,
+				usd(ee.Spent), usd(ee.Reserved), usd(ee.Limit))}
+	}
+	if err != nil {
+		return err
+	}
+	x.adm.reserve, x.adm.reserved = res, amount
+	return nil
+}
+
+func usd(n meter.Nanos) string { return fmt.Sprintf("$%.6f", n.USD()) }
+
+// rateRules lists the rate limits that apply.
+func (g *Gateway) rateRules(c caller, primary *config.Model) []limit.Rule {
+	var rules []limit.Rule
+	if c.Principal != nil {
+		if l := c.Key.Limits; l.RPM > 0 || l.TPM > 0 {
+			rules = append(rules, limit.Rule{Scope: "key:" + c.Key.ID, RPM: l.RPM, TPM: l.TPM})
+		}
+		if l := c.Team.Limits; l.RPM > 0 || l.TPM > 0 {
+			rules = append(rules, limit.Rule{Scope: "team:" + c.Team.ID, RPM: l.RPM, TPM: l.TPM})
+		}
+	}
+	if l := primary.Limits; l.RPM > 0 || l.TPM > 0 {
+		rules = append(rules, limit.Rule{Scope: "model:" + primary.Name, RPM: l.RPM, TPM: l.TPM})
+	}
+	return rules
+}
+
+func budgetScopes(c caller) []limit.Scope {
+	if c.Principal == nil {
+		return nil
+	}
+	var s []limit.Scope
+	if b := c.Key.Budget; b != nil {
+		s = append(s, limit.Scope{ID: "key:" + c.Key.ID, Budget: *b})
+	}
+	if b := c.Team.Budget; b != nil {
+		s = append(s, limit.Scope{ID: "team:" + c.Team.ID, Budget: *b})
+	}
+	return s
+}
+
+// unknownMaxOutput bounds a reservation when neither the request nor the
+// model says how long the answer may be.
+const unknownMaxOutput = 32768
+
+// maxCost is the most the request can cost on any model of its chain: the
+// prompt at the input price plus the longest answer at the output price.
+func maxCost(plan route.Plan, prompt, maxOutput int) meter.Nanos {
+	var most meter.Nanos
+	for _, m := range plan.Candidates {
+		out := maxOutput
+		if out == 0 {
+			out = m.MaxOutputTokens
+		}
+		if out == 0 {
+			out = unknownMaxOutput
+		}
+		most = max(most, m.Price.Input.Of(prompt)+m.Price.Output.Of(out))
+	}
+	return most
+}
+
+// promptEstimate counts the prompt's tokens with m's tokenizer (exact for
+// OpenAI-family models, an over-estimate for others), once per request; a
+// body it cannot read counts one token per byte, which no tokenizer exceeds.
+func (x *exchange) promptEstimate(body []byte, m *config.Model) int {
+	if x.promptTokens > 0 {
+		return x.promptTokens
+	}
+	n := len(body)
+	if x.endpoint == provider.Chat {
+		if c, err := meter.TokenizerFor(x.st.cfg.Providers[m.Provider].Kind, m.Upstream).CountChat(body); err == nil {
+			n = c
+		}
+	}
+	x.promptTokens = n
+	return n
+}
+
+// settleAdmission replaces the reservation with the actual cost, or
+// releases it when nothing was served, and corrects the token count.
+func (g *Gateway) settleAdmission(x *exchange, cost meter.Nanos, served bool) {
+	if r := x.adm.reserve; r != nil {
+		if served {
+			r.Settle(cost)
+		} else {
+			r.Release()
+		}
+	}
+	if len(x.adm.rules) > 0 {
+		actual := 0
+		if x.usage != nil {
+			actual = x.usage.PromptTokens + x.usage.CompletionTokens
+		} else if served {
+			actual = x.adm.tokens
+		}
+		// A correction lands in the current minute; past a minute the
+		// admission has left the window and a refund would free others' tokens.
+		if d := actual - x.adm.tokens; d > 0 || (d < 0 && time.Since(x.start) < time.Minute) {
+			g.rates.Correct(x.adm.rules, d)
+		}
+	}
+}
+
+// setRateHeaders writes OpenAI's x-ratelimit-* family from the tightest rule.
+func setRateHeaders(h http.Header, s limit.State) {
+	if s.LimitRequests > 0 {
+		h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(s.LimitRequests))
+		h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(max(s.RemainingRequests, 0)))
+		h.Set("X-Ratelimit-Reset-Requests", s.ResetRequests.Round(time.Millisecond).String())
+	}
+	if s.LimitTokens > 0 {
+		h.Set("X-Ratelimit-Limit-Tokens", strconv.Itoa(s.LimitTokens))
+		h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(max(s.RemainingTokens, 0)))
+		h.Set("X-Ratelimit-Reset-Tokens", s.ResetTokens.Round(time.Millisecond).String())
+	}
+}
+
+// providerKeys resolves a team's allocated upstream keys from the
+// environment, once per variable.
+type providerKeys struct {
+	lookup func(string) (string, bool)
+	mu     sync.Mutex // guards env
+	env    map[string]string
+}
+
+// forTeam returns the team's key for a provider and tier: an entry for that
+// tier first, then one for every tier; "" when none is allocated.
+func (p *providerKeys) forTeam(c caller, provider, tier string) string {
+	if c.Principal == nil || len(c.Team.ProviderKeys) == 0 {
+		return ""
+	}
+	var name string
+	for _, pk := range c.Team.ProviderKeys {
+		if pk.Provider == provider && (pk.Tier == tier || (pk.Tier == "" && name == "")) {
+			name = pk.Env
+		}
+	}
+	if name == "" {
+		return ""
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.env[name]
+	if !ok {
+		v, _ = p.lookup(name)
+		p.env[name] = v
+	}
+	return v
+}
