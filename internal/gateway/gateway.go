@@ -292,7 +292,6 @@ func (g *Gateway) admin(w http.ResponseWriter, r *http.Request, c caller) error 
 	return g.opts.Admin.ServeAdmin(w, r, admin.Actor{Master: c.master, TeamID: c.teamID(), KeyID: c.keyID()})
 }
 
-
 func (g *Gateway) models(w http.ResponseWriter, r *http.Request, _ caller) error {
 	writeJSON(w, http.StatusOK, g.state.Load().modelsBody)
 	return nil
