@@ -198,3 +198,69 @@ func tail(s string) string {
 	}
 	return s
 }
+
+// The whole tenancy path through a running gateway process: the CLI creates
+// a team and a key over the admin API, the key serves a request, usage
+// reports it, and another team's key cannot see it.
+func TestTenancyThroughRunningGateway(t *testing.T) {
+	mock := mockupstream.New(mockupstream.Options{})
+	url, stop, err := mock.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop(context.Background())
+	path := filepath.Join(t.TempDir(), "tollgate.yaml")
+	writeConfig(t, path, url, "one")
+	_, base := gatewayProcess(t, "--config", path)
+	root := strings.TrimSuffix(base, "/v1")
+	t.Setenv("TOLLGATE_MASTER_KEY", "tg-life")
+	cli := func(args ...string) string {
+		t.Helper()
+		var out, errOut strings.Builder
+		if err := Main(context.Background(), append(args, "--url", root), &out, &errOut); err != nil {
+			t.Fatalf("tollgate %v: %v\n%s", args, err, errOut.String())
+		}
+		return out.String()
+	}
+	cli("teams", "create", "alpha", "--budget-usd", "5", "--period", "monthly")
+	cli("teams", "create", "beta")
+	secretOf := func(out string) string {
+		for _, f := range strings.Fields(out) {
+			if strings.HasPrefix(f, "tg-") && len(f) == 46 {
+				return f
+			}
+		}
+		t.Fatalf("no secret in %q", out)
+		return ""
+	}
+	alpha := secretOf(cli("keys", "create", "--team", "alpha", "--name", "svc"))
+	beta := secretOf(cli("keys", "create", "--team", "beta", "--name", "svc"))
+	req, _ := http.NewRequest(http.MethodPost, base+"/chat/completions",
+		strings.NewReader(`{"model":"auto","messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+alpha)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("chat with alpha's key: %v %v", resp.Status, err)
+	}
+	resp.Body.Close()
+	var usage struct {
+		Totals struct {
+			Requests int64 `json:"requests"`
+		} `json:"totals"`
+	}
+	waitFor(t, func() bool {
+		json.Unmarshal([]byte(cli("usage", "--team", "alpha", "--format", "json")), &usage)
+		return usage.Totals.Requests == 1
+	})
+	// beta's key reads only beta.
+	req, _ = http.NewRequest(http.MethodGet, root+"/admin/usage?team=alpha", nil)
+	req.Header.Set("Authorization", "Bearer "+beta)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("beta reading alpha's usage: %d, want 404", resp.StatusCode)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"strings"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -82,7 +84,9 @@ func sqliteDSN(path string, writer bool) string {
 	if writer {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
-		q.Add("_pragma", "cache_size(-65536)")
+		for _, p := range strings.Fields(os.Getenv("TG_EXTRA_PRAGMAS")) {
+			q.Add("_pragma", p)
+		}
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Set("_query_only", "1")

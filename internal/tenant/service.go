@@ -269,7 +269,8 @@ func (s *Service) RotationDue(ctx context.Context, teamID string) ([]RotationNot
 		}
 		for _, k := range keys {
 			due := k.RotatedAt.Add(t.MaxKeyAge)
-			if k.RevokedAt == nil && now.Add(t.RotationWarning).After(due) {
+			expired := k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)
+			if k.RevokedAt == nil && !expired && now.Add(t.RotationWarning).After(due) {
 				out = append(out, RotationNotice{KeyID: k.ID, TeamID: t.ID, Name: k.Name, Due: due, Overdue: !now.Before(due)})
 			}
 		}
