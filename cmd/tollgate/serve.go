@@ -109,6 +109,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !f.demo {
 		wg.Go(func() { reloadLoop(rctx, g, f, log) })
 	}
+	wg.Go(func() { rotationLoop(rctx, svc, log) })
 	err = serveUntilDone(ctx, g, ln, f.drain)
 	stopReload()
 	wg.Wait()
@@ -131,6 +132,28 @@ func closeLedger(w *meter.Writer, log *slog.Logger) {
 	if err := w.Close(ctx); err != nil {
 		log.Error("usage ledger not fully written; the journal keeps the rest for the next start",
 			slog.String("event", "ledger_flush_incomplete"), slog.String("error", err.Error()))
+	}
+}
+
+// rotationLoop logs the keys near or past their team's maximum age, at start
+// and every hour; GET /admin/keys/rotation-due answers the same.
+func rotationLoop(ctx context.Context, svc *tenant.Service, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		due, err := svc.RotationDue(ctx, "")
+		if err != nil && ctx.Err() == nil {
+			log.Error("rotation check failed", slog.String("error", err.Error()))
+		}
+		for _, n := range due {
+			log.Warn("key rotation due", slog.String("event", "key_rotation_due"), slog.String("key_id", n.KeyID),
+				slog.String("team_id", n.TeamID), slog.Time("due", n.Due), slog.Bool("overdue", n.Overdue))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 
