@@ -6,10 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"strings"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -53,7 +52,6 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	}
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
-	write.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, write, sqliteMigrations); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -84,14 +82,23 @@ func sqliteDSN(path string, writer bool) string {
 	if writer {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
-		for _, p := range strings.Fields(os.Getenv("TG_EXTRA_PRAGMAS")) {
-			q.Add("_pragma", p)
-		}
+		// Ledger request IDs are random, so each batch dirties pages all
+		// over the request_id index. A larger cache keeps that index in
+		// memory, and checkpointing every 8000 pages (about 32 MiB of WAL)
+		// instead of 1000 writes a page rewritten by several batches to the
+		// main file once. With 400k records stored, the two took batches of
+		// 1000 from about 12.7k to 19k records/s (BenchmarkSQLiteAppendUsage).
+		q.Add("_pragma", "cache_size(-32768)") // KiB
+		q.Add("_pragma", "wal_autocheckpoint(8000)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Set("_query_only", "1")
 	}
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	p := filepath.ToSlash(path)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive, file:///C:/…
+	}
+	u := url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}
 	return u.String()
 }
 

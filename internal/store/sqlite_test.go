@@ -80,6 +80,8 @@ func TestSQLiteOpenFresh(t *testing.T) {
 		{s.write, "foreign_keys", "1"},
 		{s.write, "synchronous", "1"}, // NORMAL
 		{s.write, "busy_timeout", "5000"},
+		{s.write, "cache_size", "-32768"},
+		{s.write, "wal_autocheckpoint", "8000"},
 		{s.read, "busy_timeout", "5000"},
 		{s.read, "query_only", "1"},
 	}
