@@ -64,7 +64,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func startTenantStack(t *testing.T) *tenantStack {
+func startTenantStack(t testing.TB) *tenantStack {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -98,7 +98,7 @@ func startTenantStack(t *testing.T) *tenantStack {
 	return ts
 }
 
-func (ts *tenantStack) team(t *testing.T, tm *tenant.Team) *tenant.Team {
+func (ts *tenantStack) team(t testing.TB, tm *tenant.Team) *tenant.Team {
 	t.Helper()
 	out, err := ts.svc.CreateTeam(context.Background(), tm)
 	if err != nil {
@@ -107,7 +107,7 @@ func (ts *tenantStack) team(t *testing.T, tm *tenant.Team) *tenant.Team {
 	return out
 }
 
-func (ts *tenantStack) key(t *testing.T, k *tenant.Key) string {
+func (ts *tenantStack) key(t testing.TB, k *tenant.Key) string {
 	t.Helper()
 	secret, _, err := ts.svc.CreateKey(context.Background(), k)
 	if err != nil {
