@@ -21,7 +21,8 @@ func TestDefaults(t *testing.T) {
 	if c.DefaultProfile != "dev" {
 		t.Errorf("DefaultProfile = %q, want dev", c.DefaultProfile)
 	}
-	alerts := Alerts{FallbackRate: 0.15, LatencyP95: 800 * time.Millisecond, MonthlyBudgetUSD: 5000, MonthlyBudget: 5000_000_000_000}
+	alerts := Alerts{FallbackRate: 0.15, LatencyP95: 800 * time.Millisecond, MonthlyBudgetUSD: 5000, MonthlyBudget: 5000_000_000_000,
+		ErrorRate: 0.05, BreakerOpen: time.Minute, Window: 5 * time.Minute, MinRequests: 20, Cooldown: 15 * time.Minute}
 	profile := func(name, tier string, retries int) *Profile {
 		return &Profile{Name: name, DefaultTier: tier, MaxRetries: retries, RequestTimeout: 120 * time.Second, Alerts: alerts,
 			Criticality:   map[string]string{"critical": "premium", "standard": tier, "background": "budget"},
@@ -103,7 +104,8 @@ profiles:
 		t.Errorf(`Models["m"] (-got +want):\n%s`, diff)
 	}
 	wantStaging := &Profile{Name: "staging", DefaultTier: "premium", MaxRetries: 0, RequestTimeout: 150 * time.Second,
-		ContextWindowLimit: 8192, Alerts: Alerts{LatencyP95: 1500 * time.Millisecond, MonthlyBudgetUSD: 1e-9, MonthlyBudget: 1}}
+		ContextWindowLimit: 8192, Alerts: Alerts{LatencyP95: 1500 * time.Millisecond, MonthlyBudgetUSD: 1e-9, MonthlyBudget: 1,
+			ErrorRate: 0.05, BreakerOpen: time.Minute, Window: 5 * time.Minute, MinRequests: 20, Cooldown: 15 * time.Minute}}
 	// The keys this test is about; the policies have their own tests.
 	policies := cmpopts.IgnoreFields(Profile{}, "Criticality", "Timeouts", "ContextPolicy", "HoldBack", "RetryBudget", "Breaker")
 	if diff := cmp.Diff(c.Profiles["staging"], wantStaging, policies, cmpopts.IgnoreUnexported(Profile{})); diff != "" {

@@ -46,6 +46,9 @@ type Config struct {
 	DefaultProfile string
 	// Store says where teams, keys and the usage ledger live.
 	Store Store
+	// PayloadLogging is opt-in logging of request and response bodies; off
+	// unless it names teams.
+	PayloadLogging PayloadLogging
 
 	// routes and clientModels are precomputed by Parse so that Chain and
 	// ClientModels cost a map lookup; a Config built by hand has neither and
@@ -218,7 +221,8 @@ type Profile struct {
 	effective map[*Model]Effective
 }
 
-// Alerts holds alert thresholds, stored now and evaluated by the telemetry package later.
+// Alerts holds a profile's alert rules; package alert evaluates them. A
+// threshold of 0 turns its alert off.
 type Alerts struct {
 	FallbackRate     float64       // default 0.15
 	LatencyP95       time.Duration // default 800ms
@@ -226,4 +230,38 @@ type Alerts struct {
 	// MonthlyBudget is MonthlyBudgetUSD as integer money, parsed exactly from
 	// the file's decimal text; 0 disables the alert.
 	MonthlyBudget meter.Nanos
+
+	// ErrorRate is the share of requests in Window that ended with a status
+	// of 500 or more; default 0.05.
+	ErrorRate float64
+	// BreakerOpen is how long a deployment's breaker may stay away from
+	// closed (open or half-open) before it alerts; default 1m.
+	BreakerOpen time.Duration
+	// Window is the sliding window of FallbackRate, LatencyP95 and
+	// ErrorRate; default 5m, always positive.
+	Window time.Duration
+	// MinRequests is how many requests Window must hold before a rate or
+	// p95 alert may fire; default 20, at least 1.
+	MinRequests int
+	// Cooldown is how long a firing alert waits before it is sent again
+	// while it still holds; default 15m, always positive.
+	Cooldown time.Duration
+	// Webhooks receive every alert event; none by default.
+	Webhooks []Webhook
 }
+
+// Webhook is one HTTP endpoint alert events are POSTed to. Its URL may hold
+// a secret (a Slack webhook's path does): log it redacted.
+type Webhook struct {
+	URL    string // absolute http or https URL
+	Format string // WebhookJSON (default) or WebhookSlack
+}
+
+// Webhook body formats.
+const (
+	WebhookJSON  = "json"  // the event as a JSON object
+	WebhookSlack = "slack" // a Slack-compatible {"text": "…"} message
+)
+
+// WebhookFormats lists the webhook body formats.
+var WebhookFormats = []string{WebhookJSON, WebhookSlack}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"net/url"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -15,6 +17,11 @@ const (
 	DefaultFallbackRate     = 0.15
 	DefaultLatencyP95       = 800 * time.Millisecond
 	DefaultMonthlyBudgetUSD = 5000
+	DefaultAlertErrorRate   = 0.05
+	DefaultAlertBreakerOpen = time.Minute
+	DefaultAlertWindow      = 5 * time.Minute
+	DefaultAlertMinRequests = 20
+	DefaultAlertCooldown    = 15 * time.Minute
 	// MaxRetriesLimit is the most retries per model a profile may ask for.
 	MaxRetriesLimit = 10
 )
@@ -41,6 +48,11 @@ func newProfile(name string) *Profile {
 			LatencyP95:       DefaultLatencyP95,
 			MonthlyBudgetUSD: DefaultMonthlyBudgetUSD,
 			MonthlyBudget:    DefaultMonthlyBudgetUSD * 1e9,
+			ErrorRate:        DefaultAlertErrorRate,
+			BreakerOpen:      DefaultAlertBreakerOpen,
+			Window:           DefaultAlertWindow,
+			MinRequests:      DefaultAlertMinRequests,
+			Cooldown:         DefaultAlertCooldown,
 		},
 		Criticality: make(map[string]string, len(Criticalities)),
 		Timeouts: Timeouts{
@@ -178,21 +190,19 @@ func (d *decoder) criticality(pr *Profile, n *yaml.Node, what string) {
 	}
 }
 
-// alerts reads the thresholds; 0 turns an alert off.
+// alerts reads the alert rules over a's defaults; a threshold of 0 turns its
+// alert off.
 func (d *decoder) alerts(a *Alerts, n *yaml.Node, what string) {
-	f := d.fields(n, what, "fallback_rate", "latency_p95", "monthly_budget_usd")
+	f := d.fields(n, what, "fallback_rate", "latency_p95", "monthly_budget_usd",
+		"error_rate", "breaker_open", "window", "min_requests", "cooldown", "webhooks")
 	if p, has := f["fallback_rate"]; has {
 		if v, ok := d.fraction(p.val, what+".fallback_rate", "a fraction of requests", false); ok {
 			a.FallbackRate = v
 		}
 	}
 	if p, has := f["latency_p95"]; has {
-		if v, ok := d.duration(p.val, what+".latency_p95"); ok {
-			if v < 0 {
-				d.errorf(deref(p.val), "%s.latency_p95: must not be negative, got %s", what, v)
-			} else {
-				a.LatencyP95 = v
-			}
+		if v, ok := d.nonNegativeDuration(p.val, what+".latency_p95"); ok {
+			a.LatencyP95 = v
 		}
 	}
 	if p, has := f["monthly_budget_usd"]; has {
@@ -201,4 +211,111 @@ func (d *decoder) alerts(a *Alerts, n *yaml.Node, what string) {
 			a.MonthlyBudgetUSD = a.MonthlyBudget.USD()
 		}
 	}
+	if p, has := f["error_rate"]; has {
+		if v, ok := d.fraction(p.val, what+".error_rate", "a fraction of requests", false); ok {
+			a.ErrorRate = v
+		}
+	}
+	if p, has := f["breaker_open"]; has {
+		if v, ok := d.nonNegativeDuration(p.val, what+".breaker_open"); ok {
+			a.BreakerOpen = v
+		}
+	}
+	d.alertWindow(a, f, what)
+	if p, has := f["webhooks"]; has {
+		a.Webhooks = d.webhooks(p.val, what+".webhooks")
+	}
+}
+
+// alertWindow reads the keys that shape when rate alerts fire and repeat.
+func (d *decoder) alertWindow(a *Alerts, f map[string]pair, what string) {
+	if p, has := f["window"]; has {
+		if v, ok := d.positiveDuration(p.val, what+".window"); ok {
+			a.Window = v
+		}
+	}
+	if p, has := f["min_requests"]; has {
+		if v, ok := d.intRange(p.val, what+".min_requests", 1, maxInt); ok {
+			a.MinRequests = v
+		}
+	}
+	if p, has := f["cooldown"]; has {
+		if v, ok := d.positiveDuration(p.val, what+".cooldown"); ok {
+			a.Cooldown = v
+		}
+	}
+}
+
+// nonNegativeDuration decodes a duration that may be 0 (an alert turned off)
+// but not below.
+func (d *decoder) nonNegativeDuration(n *yaml.Node, what string) (time.Duration, bool) {
+	v, ok := d.duration(n, what)
+	if !ok {
+		return 0, false
+	}
+	if v < 0 {
+		d.errorf(deref(n), "%s: must not be negative, got %s", what, v)
+		return 0, false
+	}
+	return v, true
+}
+
+// webhooks reads the list of alert webhooks. Bad entries are reported and
+// left out.
+func (d *decoder) webhooks(n *yaml.Node, what string) []Webhook {
+	n = deref(n)
+	if isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "%s: want a list of {url, format} mappings, got %s", what, describe(n))
+		return nil
+	}
+	var out []Webhook
+	for i, item := range n.Content {
+		if w, ok := d.webhook(item, fmt.Sprintf("%s[%d]", what, i)); ok {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func (d *decoder) webhook(n *yaml.Node, what string) (Webhook, bool) {
+	n = deref(n)
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s: want a mapping with url and format, got %s", what, describe(n))
+		return Webhook{}, false
+	}
+	f := d.fields(n, what, "url", "format")
+	w, ok := Webhook{Format: WebhookJSON}, true
+	if p, has := f["url"]; has {
+		s, good := d.str(p.val, what+".url")
+		if good {
+			good = d.webhookURL(deref(p.val), what+".url", s)
+		}
+		w.URL, ok = s, good
+	} else {
+		d.errorf(n, "%s: url is required", what)
+		ok = false
+	}
+	if p, has := f["format"]; has {
+		s, good := d.oneOf(p.val, what+".format", "format", WebhookFormats)
+		w.Format, ok = s, ok && good
+	}
+	return w, ok
+}
+
+// webhookURL checks that s is an absolute http or https URL. Its text is
+// never quoted back: the path or query may be a secret.
+func (d *decoder) webhookURL(n *yaml.Node, what, s string) bool {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		d.errorf(n, "%s: want an absolute http or https URL such as https://hooks.example.com/alerts", what)
+	case u.Fragment != "":
+		d.errorf(n, "%s: must not have a fragment (#…); it is never sent", what)
+	default:
+		return true
+	}
+	return false
 }

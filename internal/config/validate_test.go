@@ -124,7 +124,7 @@ func TestParseProblems(t *testing.T) {
 		{"too many retries", base + "profiles:\n  production:\n    max_retries: 11\n", 8, Error, "max_retries: must be between 0 and 10, got 11"},
 		{"fallback_rate above 1", base + "profiles:\n  dev:\n    alerts:\n      fallback_rate: 1.5\n", 9, Error, "fallback_rate: must be between 0 and 1"},
 		{"negative budget", base + "profiles:\n  dev:\n    alerts: {monthly_budget_usd: -5}\n", 8, Error, "monthly_budget_usd: must not be negative"},
-		{"unknown alert", base + "profiles:\n  dev:\n    alerts:\n      error_rate: 0.1\n", 9, Error, `profiles.dev.alerts: unknown key "error_rate"`},
+		{"unknown alert", base + "profiles:\n  dev:\n    alerts:\n      error_budget: 0.1\n", 9, Error, `profiles.dev.alerts: unknown key "error_budget"`},
 		{"default_profile unknown", base + "default_profile: prod\n", 6, Error, `default_profile: unknown profile "prod"`},
 
 		// The YAML itself.
