@@ -18,10 +18,13 @@ import (
 	"time"
 
 	"github.com/tollgate-gw/tollgate/internal/admin"
+	"github.com/tollgate-gw/tollgate/internal/alert"
 	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/gateway"
 	"github.com/tollgate-gw/tollgate/internal/meter"
+	"github.com/tollgate-gw/tollgate/internal/provider"
 	"github.com/tollgate-gw/tollgate/internal/store"
+	"github.com/tollgate-gw/tollgate/internal/telemetry"
 	"github.com/tollgate-gw/tollgate/internal/tenant"
 )
 
@@ -32,6 +35,7 @@ type serveFlags struct {
 	demo    bool
 	watch   time.Duration
 	drain   time.Duration
+	metrics string
 }
 
 func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
@@ -42,6 +46,7 @@ func parseServe(args []string, stderr io.Writer) (serveFlags, error) {
 	fs.StringVar(&f.profile, "profile", os.Getenv("TOLLGATE_PROFILE"), "profile: dev, staging or production (env TOLLGATE_PROFILE; default: the file's default_profile)")
 	fs.StringVar(&f.listen, "listen", os.Getenv("TOLLGATE_LISTEN"), "listen `ADDR` (env TOLLGATE_LISTEN; default: the file's server.listen, else 127.0.0.1:8080)")
 	fs.DurationVar(&f.watch, "watch", 0, "also reload the config file when it changes, checking this often (e.g. 2s); SIGHUP always reloads")
+	fs.StringVar(&f.metrics, "metrics-listen", os.Getenv("TOLLGATE_METRICS_LISTEN"), "serve /metrics on this `ADDR` instead of the API port (env TOLLGATE_METRICS_LISTEN)")
 	fs.DurationVar(&f.drain, "drain-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long requests and streams in flight may take to finish")
 	fs.BoolVar(&f.demo, "demo", false, "run a built-in demo configuration: a mock provider, or a real one when OPENAI_API_KEY, ANTHROPIC_API_KEY or DEEPSEEK_API_KEY is set")
 	fs.Usage = func() {
@@ -88,8 +93,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// journal are written out before the process exits.
 	defer closeLedger(ledger, log)
 	svc := tenant.NewService(st, time.Now)
+	tp, stopTracing, err := telemetry.SetupTracing(ctx, os.Getenv)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer stopTracing(context.Background())
+	prof, ok := cfg.Profile(firstNonEmpty(f.profile, cfg.DefaultProfile))
+	if !ok {
+		return fmt.Errorf("profile %q does not exist; use dev, staging or production", f.profile)
+	}
+	alerts := alert.New(alert.Options{Rules: prof.Alerts, Logger: log, Spend: func(ctx context.Context, since time.Time) (meter.Nanos, error) {
+		return st.Spend(ctx, "", "", since)
+	}})
+	defer alerts.Close(context.Background())
+	metrics := telemetry.NewMetrics()
+	client := provider.NewHTTPClient()
+	client.Transport = telemetry.PropagatingTransport(client.Transport)
 	g, err := gateway.New(cfg, gateway.Options{Profile: f.profile, MasterKey: key, Logger: log, Tenants: svc,
-		Ledger: ledger, Spend: st.Spend, Admin: admin.New(svc, st, st, time.Now)})
+		Ledger: ledger, Spend: st.Spend, Admin: admin.New(svc, st, st, time.Now), Client: client,
+		Metrics: metrics, Tracer: telemetry.NewTracer(tp), Alerts: alerts, ServeMetrics: f.metrics == ""})
 	if err != nil {
 		return err
 	}
@@ -107,9 +129,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var wg sync.WaitGroup
 	rctx, stopReload := context.WithCancel(ctx)
 	if !f.demo {
-		wg.Go(func() { reloadLoop(rctx, g, f, log) })
+		wg.Go(func() { reloadLoop(rctx, g, alerts, f, log) })
 	}
 	wg.Go(func() { rotationLoop(rctx, svc, log) })
+	wg.Go(func() { alerts.Run(rctx, 10*time.Second) })
+	if f.metrics != "" {
+		mln, err := net.Listen("tcp", f.metrics)
+		if err != nil {
+			stopReload()
+			wg.Wait()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		msrv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		wg.Go(func() { msrv.Serve(mln) })
+		wg.Go(func() { <-rctx.Done(); msrv.Close() })
+	}
 	err = serveUntilDone(ctx, g, ln, f.drain)
 	stopReload()
 	wg.Wait()
@@ -159,7 +193,7 @@ func rotationLoop(ctx context.Context, svc *tenant.Service, log *slog.Logger) {
 
 // reloadLoop reloads the file on SIGHUP, and on change with --watch. An
 // invalid file is logged and the running configuration stays.
-func reloadLoop(ctx context.Context, g *gateway.Gateway, f serveFlags, log *slog.Logger) {
+func reloadLoop(ctx context.Context, g *gateway.Gateway, alerts *alert.Engine, f serveFlags, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -181,11 +215,13 @@ func reloadLoop(ctx context.Context, g *gateway.Gateway, f serveFlags, log *slog
 			}
 		}
 		last = fileStamp(f.config)
-		reload(g, f.config, log)
+		if reload(g, f.config, log) {
+			alerts.SetRules(g.Profile().Alerts)
+		}
 	}
 }
 
-func reload(g *gateway.Gateway, path string, log *slog.Logger) {
+func reload(g *gateway.Gateway, path string, log *slog.Logger) bool {
 	cfg, problems, err := config.Load(path, os.LookupEnv)
 	if err == nil {
 		err = g.Reload(cfg)
@@ -197,10 +233,11 @@ func reload(g *gateway.Gateway, path string, log *slog.Logger) {
 		}
 		log.Error("config reload rejected; the running configuration stays", slog.String("event", "config_reload_failed"),
 			slog.String("file", path), slog.String("error", err.Error()), slog.Any("problems", msgs))
-		return
+		return false
 	}
 	log.Info("config reloaded", slog.String("event", "config_reloaded"), slog.String("file", path),
 		slog.Int("warnings", len(problems)))
+	return true
 }
 
 // fileStamp changes when the file is rewritten.

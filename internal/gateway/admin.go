@@ -45,3 +45,18 @@ func (g *Gateway) explain(w http.ResponseWriter, r *http.Request, c caller) erro
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
+
+// alerts lists active and recent alerts (master key).
+func (g *Gateway) alerts(w http.ResponseWriter, r *http.Request, c caller) error {
+	if !c.master {
+		return &wire.Error{Status: http.StatusForbidden, Type: "permission_error", Code: "permission_denied",
+			Message: "alerts need the master key"}
+	}
+	if g.opts.Alerts == nil {
+		writeJSON(w, http.StatusOK, []byte(`{"active":[],"recent":[]}`))
+		return nil
+	}
+	out, _ := json.MarshalIndent(g.opts.Alerts.Alerts(), "", "  ")
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

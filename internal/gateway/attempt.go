@@ -37,6 +37,7 @@ func (g *Gateway) attempts(ctx context.Context, w http.ResponseWriter, x *exchan
 		if err != nil {
 			if eff.ContextPolicy == config.ContextFallback {
 				unfit = err
+				g.observeFallback(plan, i, "context_window")
 				continue
 			}
 			return err
@@ -55,16 +56,25 @@ func (g *Gateway) attempts(ctx context.Context, w http.ResponseWriter, x *exchan
 			return clientGone(last)
 		}
 		if isContextLength(last) && eff.ContextPolicy == config.ContextFallback {
+			g.observeFallback(plan, i, "context_window")
 			continue
 		}
 		if !last.Fallbackable() || ctx.Err() != nil {
 			break
 		}
+		g.observeFallback(plan, i, last.ErrorType())
 	}
 	if last == nil && unfit != nil {
 		return unfit
 	}
 	return clientError(last)
+}
+
+// observeFallback counts a move from candidate i to the next, if any.
+func (g *Gateway) observeFallback(plan route.Plan, i int, reason string) {
+	if i+1 < len(plan.Candidates) {
+		g.metrics.ObserveFallback(plan.Candidates[i].Name, plan.Candidates[i+1].Name, reason)
+	}
 }
 
 func isContextLength(pe *provider.Error) bool {
@@ -79,12 +89,7 @@ func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchan
 	order := g.health.Order(m)
 	var last *provider.Error
 	var req *provider.Request // reused while deployments share an upstream name, as they usually do
-	for try := 0; try <= x.st.prof.MaxRetries; try++ {
-		if try > 0 {
-			if !last.Retryable() || !g.health.budget.Retry() || !g.wait(ctx, x, route.Backoff(try-1, last.RetryAfter)) {
-				break
-			}
-		}
+	for try := 0; ; try++ {
 		d := g.health.admit(order, try)
 		if d == nil {
 			if last == nil {
@@ -100,6 +105,7 @@ func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchan
 		}
 		err = g.try(ctx, w, x, m, d, eff, req)
 		if err == nil || errors.Is(err, errDelivered) {
+			g.metrics.ObserveAttempt(d.Provider, m.Name, d.ID, deliveredOutcome(x), false)
 			return true, nil
 		}
 		pe, ok := provider.AsProviderError(err)
@@ -107,11 +113,25 @@ func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchan
 			return false, err
 		}
 		last = pe
-		if pe.Kind == provider.KindCanceled {
+		retry := try < x.st.prof.MaxRetries && pe.Retryable() && g.health.budget.Retry() &&
+			g.wait(ctx, x, route.Backoff(try, pe.RetryAfter))
+		g.metrics.ObserveAttempt(d.Provider, m.Name, d.ID, pe.ErrorType(), retry)
+		if !retry {
 			break
 		}
 	}
 	return false, last
+}
+
+// deliveredOutcome is "success", or why a stream that had started broke.
+func deliveredOutcome(x *exchange) string {
+	switch {
+	case x.status == 499:
+		return "canceled"
+	case x.status >= 500:
+		return "stream_broken"
+	}
+	return "success"
 }
 
 // attemptRequest builds the request for deployment d, or reuses prev when
@@ -152,6 +172,7 @@ func (g *Gateway) wait(ctx context.Context, x *exchange, d time.Duration) bool {
 func (g *Gateway) try(ctx context.Context, w http.ResponseWriter, x *exchange, m *config.Model, d *config.Deployment, eff config.Effective, req *provider.Request) error {
 	x.attempts++
 	x.served, x.dep = m, d
+	ctx, span := g.opts.Tracer.StartAttempt(ctx, x.st.cfg.Providers[d.Provider].Kind, d.Upstream, d.ID, x.attempts)
 	actx, cancel := attemptContext(ctx, eff.Timeouts)
 	defer cancel(nil)
 	done := g.health.Balancer.Start(d)
@@ -175,7 +196,20 @@ func (g *Gateway) try(ctx context.Context, w http.ResponseWriter, x *exchange, m
 		done(0, false)
 	}
 	g.health.report(d, x, err)
+	g.opts.Tracer.EndAttempt(span, err, attemptStatus(x, err))
 	return err
+}
+
+// attemptStatus is the HTTP status an attempt ended with: the upstream's
+// for a refusal, the client's for a delivered answer, 0 when none came.
+func attemptStatus(x *exchange, err error) int {
+	if pe, ok := provider.AsProviderError(err); ok {
+		return pe.Status
+	}
+	if x.status != 0 {
+		return x.status
+	}
+	return http.StatusOK
 }
 
 // attemptContext bounds one attempt: the connect timeout travels in the

@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/route"
 	"github.com/tollgate-gw/tollgate/internal/telemetry"
 	"github.com/tollgate-gw/tollgate/internal/wire"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // exchange is the state of one client request as it moves through the
@@ -40,6 +41,7 @@ type exchange struct {
 	downgraded   bool      // a cheaper tier than asked, by the team's budget
 	promptTokens int       // counted or estimated prompt tokens; 0 until needed
 	adm          admission // rate-limit counts and budget reservation to settle
+	span         trace.Span // the request's trace span; nil before planning
 
 	upstream time.Duration // time spent waiting on providers
 	waited   time.Duration // time spent in backoff
@@ -128,7 +130,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange, bod
 	if err := g.admit(r.Context(), w, x, plan, body); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), x.st.prof.RequestTimeout)
+	ctx, span := g.opts.Tracer.StartRequest(r.Context(), operationName(x.endpoint), x.requested, x.id)
+	x.span = span
+	ctx, cancel := context.WithTimeout(ctx, x.st.prof.RequestTimeout)
 	defer cancel()
 	err = g.attempts(ctx, w, x, plan, body)
 	if err != nil && x.served != nil {
@@ -184,12 +188,22 @@ func planError(err error) error {
 func (g *Gateway) settle(ctx context.Context, x *exchange) {
 	cost, estimated := x.cost()
 	g.settleAdmission(x, cost, x.served != nil && x.status < 400)
+	led := x.record(cost)
 	if g.opts.Ledger != nil {
-		if err := g.opts.Ledger.Append(context.WithoutCancel(ctx), x.record(cost)); err != nil {
+		if err := g.opts.Ledger.Append(context.WithoutCancel(ctx), led); err != nil {
 			g.log.Error("usage record not written", "request_id", x.id, "error", err)
 		}
 	}
-	g.logLine(ctx, x, cost, estimated)
+	if g.opts.Alerts != nil {
+		g.opts.Alerts.Observe(led)
+	}
+	rec := x.telemetryRecord(cost, estimated)
+	g.metrics.ObserveRequest(rec)
+	g.setBudgetGauge(ctx, x.caller)
+	if x.span != nil {
+		g.opts.Tracer.EndRequest(x.span, rec)
+	}
+	telemetry.LogRequest(ctx, g.log, rec)
 }
 
 // cost prices what was served. Without reported usage (a stream cut short),
@@ -224,8 +238,9 @@ func (x *exchange) record(cost meter.Nanos) meter.Record {
 	return rec
 }
 
-// logLine writes the llm_request_completed line.
-func (g *Gateway) logLine(ctx context.Context, x *exchange, cost meter.Nanos, estimated bool) {
+// telemetryRecord is what the log line, the metrics and the trace say of
+// the request.
+func (x *exchange) telemetryRecord(cost meter.Nanos, estimated bool) *telemetry.Request {
 	rec := &telemetry.Request{
 		ID: x.id, Endpoint: endpointName(x.endpoint), Tier: x.tier, Criticality: x.criticality,
 		RequestedModel: x.requested, Stream: x.stream, Attempts: x.attempts, Fallback: x.fallback,
@@ -243,7 +258,14 @@ func (g *Gateway) logLine(ctx context.Context, x *exchange, cost meter.Nanos, es
 			rec.PromptTokens, rec.CompletionTokens, rec.CachedTokens = u.PromptTokens, u.CompletionTokens, u.CachedTokens()
 		}
 	}
-	telemetry.LogRequest(ctx, g.log, rec)
+	return rec
+}
+
+func operationName(e provider.Endpoint) string {
+	if e == provider.Embeddings {
+		return "embeddings"
+	}
+	return "chat"
 }
 
 func endpointName(e provider.Endpoint) string {

@@ -18,11 +18,14 @@ import (
 	"time"
 
 	"github.com/tollgate-gw/tollgate/internal/admin"
+	"github.com/tollgate-gw/tollgate/internal/alert"
 	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/limit"
 	"github.com/tollgate-gw/tollgate/internal/meter"
 	"github.com/tollgate-gw/tollgate/internal/mockupstream"
 	"github.com/tollgate-gw/tollgate/internal/provider"
+	"github.com/tollgate-gw/tollgate/internal/route"
+	"github.com/tollgate-gw/tollgate/internal/telemetry"
 	"github.com/tollgate-gw/tollgate/internal/tenant"
 	"github.com/tollgate-gw/tollgate/internal/wire"
 )
@@ -52,6 +55,23 @@ type Options struct {
 	Now func() time.Time
 	// Env looks up teams' allocated provider keys; nil means os.LookupEnv.
 	Env func(string) (string, bool)
+	// Metrics records Prometheus metrics; nil means a private registry
+	// nobody scrapes. Serve Metrics.Handler() to expose them.
+	Metrics *telemetry.Metrics
+	// Tracer makes the request and attempt spans; nil traces nothing.
+	Tracer *telemetry.Tracer
+	// Alerts is told every settled request and breaker change; nil is none.
+	Alerts AlertEngine
+	// ServeMetrics mounts GET /metrics on the API port.
+	ServeMetrics bool
+}
+
+// AlertEngine evaluates alert rules; Observe is called on every request and
+// must not block.
+type AlertEngine interface {
+	Observe(r meter.Record)
+	BreakerChanged(deployment, state string)
+	Alerts() alert.Snapshot
 }
 
 // Ledger is where settled requests go. Append must not block for long: it
@@ -75,6 +95,7 @@ type Gateway struct {
 	state     atomic.Pointer[snapshot]
 	draining  atomic.Bool
 	health    *health // set by the first Reload, before any request
+	metrics   *telemetry.Metrics
 	rates     *limit.RateLimiter
 	budgets   *limit.Budgets
 	provKeys  *providerKeys
@@ -120,6 +141,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	if g.opts.Env == nil {
 		g.opts.Env = os.LookupEnv
+	}
+	g.metrics = g.opts.Metrics
+	if g.metrics == nil {
+		g.metrics = telemetry.NewMetrics()
 	}
 	g.rates = limit.NewRateLimiter(g.opts.Now, maxRateScopes)
 	g.budgets = limit.NewBudgets(g.opts.Now, g.loadSpend)
@@ -174,7 +199,7 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		st.providers[p.Name] = ad
 	}
 	if g.health == nil {
-		g.health = newHealth(prof, g.log, g.opts.Rand)
+		g.health = newHealth(prof, g.log, g.opts.Rand, g.breakerChanged)
 	} else {
 		g.health.configure(prof)
 	}
@@ -241,6 +266,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.api(w, r, http.MethodGet, g.models)
 	case "/admin/explain":
 		g.api(w, r, http.MethodPost, g.explain)
+	case "/admin/alerts":
+		g.api(w, r, http.MethodGet, g.alerts)
+	case "/metrics":
+		if g.opts.ServeMetrics {
+			g.metrics.Handler().ServeHTTP(w, r)
+			return
+		}
+		g.notFound(w, r)
 	case "/healthz":
 		writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
 	case "/readyz":
@@ -258,9 +291,31 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.api(w, r, r.Method, g.admin)
 			return
 		}
-		wire.WriteError(w, &wire.Error{Status: http.StatusNotFound, Type: "invalid_request_error",
-			Code: "unknown_endpoint", Message: fmt.Sprintf("unknown endpoint: %s %s", r.Method, path)})
+		g.notFound(w, r)
 	}
+}
+
+func (g *Gateway) notFound(w http.ResponseWriter, r *http.Request) {
+	wire.WriteError(w, &wire.Error{Status: http.StatusNotFound, Type: "invalid_request_error",
+		Code: "unknown_endpoint", Message: fmt.Sprintf("unknown endpoint: %s %s", r.Method, r.URL.Path)})
+}
+
+// breakerChanged publishes a breaker transition to metrics and alerts.
+func (g *Gateway) breakerChanged(id string, to route.State) {
+	g.metrics.SetBreakerState(id, breakerGauge(to))
+	if g.opts.Alerts != nil {
+		g.opts.Alerts.BreakerChanged(id, to.String())
+	}
+}
+
+func breakerGauge(s route.State) int {
+	switch s {
+	case route.HalfOpen:
+		return 1
+	case route.Open:
+		return 2
+	}
+	return 0
 }
 
 // handler serves one authenticated API call.
@@ -278,6 +333,8 @@ func (g *Gateway) api(w http.ResponseWriter, r *http.Request, method string, h h
 		wire.WriteError(w, err)
 		return
 	}
+	g.metrics.InFlight(1)
+	defer g.metrics.InFlight(-1)
 	if err := h(w, r, c); err != nil {
 		wire.WriteError(w, err)
 	}

@@ -19,7 +19,7 @@ type health struct {
 	budget *route.RetryBudget
 }
 
-func newHealth(prof *config.Profile, log *slog.Logger, rnd func() float64) *health {
+func newHealth(prof *config.Profile, log *slog.Logger, rnd func() float64, changed func(string, route.State)) *health {
 	h := &health{
 		Health: route.NewHealth(prof.Breaker, time.Now, rnd),
 		budget: route.NewRetryBudget(prof.RetryBudget, time.Now),
@@ -27,6 +27,7 @@ func newHealth(prof *config.Profile, log *slog.Logger, rnd func() float64) *heal
 	h.Breakers.OnChange(func(id string, from, to route.State) {
 		log.Warn("circuit breaker", slog.String("event", "breaker_state_changed"), slog.String("deployment", id),
 			slog.String("from", from.String()), slog.String("to", to.String()))
+		changed(id, to)
 	})
 	return h
 }

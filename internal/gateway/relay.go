@@ -52,6 +52,8 @@ func (g *Gateway) relayStream(ctx context.Context, w http.ResponseWriter, x *exc
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	g.writeHeaders(w, x, "text/event-stream")
+	g.metrics.OpenStreams(1)
+	defer g.metrics.OpenStreams(-1)
 	rc := http.NewResponseController(w)
 	out := &sseWriter{w: w, rc: rc, buf: make([]byte, 0, 4096)}
 	for _, c := range held.chunks {

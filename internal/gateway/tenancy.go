@@ -113,6 +113,7 @@ func (g *Gateway) admit(ctx context.Context, w http.ResponseWriter, x *exchange,
 				"this request needs about %d tokens, more than %s allows in a minute", x.adm.tokens, d.Refused.Scope))
 		}
 		if !d.OK {
+			g.metrics.RateLimited(scopeKind(d.Refused.Scope))
 			x.adm.rules = nil
 			secs := int(math.Ceil(d.RetryAfter.Seconds()))
 			return &wire.Error{Status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "rate_limit_exceeded",
@@ -126,6 +127,7 @@ func (g *Gateway) admit(ctx context.Context, w http.ResponseWriter, x *exchange,
 	amount := maxCost(plan, prompt, x.maxOutput)
 	res, err := g.budgets.Reserve(ctx, scopes, amount)
 	if ee, ok := errors.AsType[*limit.ExceededError](err); ok {
+		g.metrics.BudgetRejected(x.caller.teamID())
 		w.Header().Set("X-Should-Retry", "false")
 		return &wire.Error{Status: http.StatusPaymentRequired, Type: "insufficient_quota", Code: "budget_exceeded",
 			Message: fmt.Sprintf("the budget of %s is exhausted: %s spent and %s reserved of %s", ee.Scope,
@@ -139,6 +141,22 @@ func (g *Gateway) admit(ctx context.Context, w http.ResponseWriter, x *exchange,
 }
 
 func usd(n meter.Nanos) string { return fmt.Sprintf("$%.6f", n.USD()) }
+
+func scopeKind(scope string) string {
+	kind, _, _ := strings.Cut(scope, ":")
+	return kind
+}
+
+// setBudgetGauge publishes a team's spend and what is left of its budget.
+func (g *Gateway) setBudgetGauge(ctx context.Context, c caller) {
+	if c.Principal == nil || c.Team.Budget == nil {
+		return
+	}
+	spent, reserved, _, err := g.budgets.Usage(ctx, limit.Scope{ID: "team:" + c.Team.ID, Budget: *c.Team.Budget})
+	if err == nil {
+		g.metrics.SetBudget(c.Team.ID, spent.USD(), (c.Team.Budget.Limit - spent - reserved).USD())
+	}
+}
 
 // rateRules lists the rate limits that apply.
 func (g *Gateway) rateRules(c caller, primary *config.Model) []limit.Rule {

@@ -64,7 +64,12 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func startTenantStack(t testing.TB) *tenantStack {
+func startTenantStack(t testing.TB, opts ...func(*gateway.Options)) *tenantStack {
+	return startTenantStackWith(t, tenantConfig, opts...)
+}
+
+// startTenantStackWith is startTenantStack on another configuration.
+func startTenantStackWith(t testing.TB, yaml string, opts ...func(*gateway.Options)) *tenantStack {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -82,9 +87,13 @@ func startTenantStack(t testing.TB) *tenantStack {
 	mock := mockupstream.New(mockupstream.Options{})
 	up := httptest.NewServer(mock)
 	t.Cleanup(up.Close)
-	g, err := gateway.New(parseConfig(t, tenantConfig, up.URL), gateway.Options{MasterKey: masterKey, Tenants: ts.svc,
+	o := gateway.Options{MasterKey: masterKey, Tenants: ts.svc,
 		Ledger: ts.ledger, Spend: st.Spend, Now: clock.Now, Logger: discardLogger(),
-		Env: func(k string) (string, bool) { return "env-" + k, true }})
+		Env: func(k string) (string, bool) { return "env-" + k, true }}
+	for _, f := range opts {
+		f(&o)
+	}
+	g, err := gateway.New(parseConfig(t, yaml, up.URL), o)
 	if err != nil {
 		t.Fatal(err)
 	}

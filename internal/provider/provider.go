@@ -157,3 +157,23 @@ func (e *Error) Fallbackable() bool {
 func AsProviderError(err error) (*Error, bool) {
 	return errors.AsType[*Error](err)
 }
+
+// ErrorType names the failure for metrics and traces: timeout, canceled,
+// transport, circuit_open, status_429, status_4xx or status_5xx.
+func (e *Error) ErrorType() string {
+	switch {
+	case e.Kind == KindTimeout:
+		return "timeout"
+	case e.Kind == KindCanceled:
+		return "canceled"
+	case e.Code == "circuit_open":
+		return "circuit_open"
+	case e.Kind == KindTransport:
+		return "transport"
+	case e.Status == http.StatusTooManyRequests:
+		return "status_429"
+	case e.Status >= 500:
+		return "status_5xx"
+	}
+	return "status_4xx"
+}
