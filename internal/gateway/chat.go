@@ -38,9 +38,9 @@ type exchange struct {
 	fallback bool
 	trimmed  int // messages dropped to fit the context window
 
-	downgraded   bool      // a cheaper tier than asked, by the team's budget
-	promptTokens int       // counted or estimated prompt tokens; 0 until needed
-	adm          admission // rate-limit counts and budget reservation to settle
+	downgraded   bool       // a cheaper tier than asked, by the team's budget
+	promptTokens int        // counted or estimated prompt tokens; 0 until needed
+	adm          admission  // rate-limit counts and budget reservation to settle
 	span         trace.Span // the request's trace span; nil before planning
 
 	upstream time.Duration // time spent waiting on providers
