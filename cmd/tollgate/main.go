@@ -38,6 +38,8 @@ Usage:
                                         manage virtual keys
   tollgate usage [--team T] [--since 30d] [--by model,day] [--format table|json|csv]
                                         who spent what
+  tollgate simulate --config FILE [--profile P] [--tier-map FILE] [--since 30d]
+                                        what recorded traffic would have cost on another setup
   tollgate mock-upstream [--listen ADDR] run a fake provider for tests and benchmarks
   tollgate version
 
@@ -71,6 +73,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runKeys(ctx, rest, stdout, stderr)
 	case "usage":
 		return runUsage(ctx, rest, stdout, stderr)
+	case "simulate":
+		return runSimulate(ctx, rest, stdout, stderr)
 	case "mock-upstream":
 		return runMockUpstream(ctx, rest, stdout, stderr)
 	case "version", "--version":

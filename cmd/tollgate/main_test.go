@@ -17,7 +17,7 @@ import (
 )
 
 func TestHelpOnEveryCommand(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"config", "validate", "--help"}, {"mock-upstream", "--help"}, {"explain", "--help"}} {
+	for _, args := range [][]string{{"--help"}, {"serve", "--help"}, {"config", "validate", "--help"}, {"mock-upstream", "--help"}, {"explain", "--help"}, {"simulate", "--help"}, {"teams", "--help"}, {"keys", "--help"}, {"usage", "--help"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			err := Main(context.Background(), args, &out, &errOut)

@@ -24,14 +24,15 @@ func runUsage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var f usageFlags
 	fs := newFlagSet("usage",
 		"tollgate usage [--team T] [--key K] [--since 30d] [--until TIME] [--by model,day] [--format table|json|csv] [flags]",
-		"Reports requests, errors, fallbacks, tokens, cost and latency from the usage ledger, grouped as asked.\n"+
+		"Reports requests, errors, fallbacks, tokens, cost, latency (average and nearest-rank p50, p95) and the\n"+
+			"fallback rate from the usage ledger, grouped by any combination of dimensions, in the order given.\n"+
 			"Times are RFC 3339, a date (2026-01-02, UTC) or a duration before now (30d, 24h).", stderr)
 	f.conn.register(fs)
 	fs.StringVar(&f.team, "team", "", "only this team (id or name)")
 	fs.StringVar(&f.key, "key", "", "only this key (id)")
 	fs.StringVar(&f.since, "since", "30d", "from this time (inclusive; \"\" for all time)")
 	fs.StringVar(&f.until, "until", "", "to this time (exclusive; default now)")
-	fs.StringVar(&f.by, "by", "", "group by these, comma-separated: team, key, model, tier, provider, day")
+	fs.StringVar(&f.by, "by", "", "group by any of these, comma-separated, in order: team, key, model, tier, provider, day")
 	fs.StringVar(&f.format, "format", "table", "table, json or csv (csv has no totals row)")
 	if _, err := parseFlagsOnly(fs, args); err != nil {
 		return err
@@ -87,11 +88,12 @@ func usageTable(w io.Writer, rep admin.UsageReport) error {
 	for _, c := range usageColumns {
 		head = append(head, strings.ToUpper(strings.ReplaceAll(c, "_", " ")))
 	}
-	head = append(head, "COST USD", "AVG LATENCY MS")
+	head = append(head, "COST USD", "AVG LATENCY MS", "P50 LATENCY MS", "P95 LATENCY MS", "FALLBACK %")
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	row := func(group []string, r store.UsageRow) {
 		cells := append(group, measures(r)...)
-		cells = append(cells, usd6(r.Cost), fmt.Sprintf("%.1f", r.AvgLatencyMS))
+		cells = append(cells, usd6(r.Cost), fmt.Sprintf("%.1f", r.AvgLatencyMS), fmt.Sprintf("%.1f", r.P50LatencyMS),
+			fmt.Sprintf("%.1f", r.P95LatencyMS), fmt.Sprintf("%.1f", 100*r.FallbackRate))
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	if len(rep.By) > 0 {
@@ -150,18 +152,19 @@ func usd6(n meter.Nanos) string {
 func usageCSV(w io.Writer, rep admin.UsageReport) error {
 	cw := csv.NewWriter(w)
 	head := append(append([]string{}, rep.By...), usageColumns...)
-	cw.Write(append(head, "cost_nanos", "cost_usd", "avg_latency_ms"))
+	cw.Write(append(head, "cost_nanos", "cost_usd", "avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "fallback_rate"))
 	rows := rep.Rows
 	if len(rep.By) == 0 {
 		rows = []store.UsageRow{rep.Totals}
 	}
 	for _, r := range rows {
-		rec := make([]string, 0, len(head)+3)
+		rec := make([]string, 0, len(head)+6)
 		for _, d := range rep.By {
 			rec = append(rec, r.Group[d])
 		}
 		rec = append(rec, measures(r)...)
-		rec = append(rec, fmt.Sprint(int64(r.Cost)), admin.FormatUSD(r.Cost), fmt.Sprintf("%.3f", r.AvgLatencyMS))
+		rec = append(rec, fmt.Sprint(int64(r.Cost)), admin.FormatUSD(r.Cost), fmt.Sprintf("%.3f", r.AvgLatencyMS),
+			fmt.Sprintf("%.3f", r.P50LatencyMS), fmt.Sprintf("%.3f", r.P95LatencyMS), fmt.Sprintf("%.6f", r.FallbackRate))
 		cw.Write(rec)
 	}
 	cw.Flush()

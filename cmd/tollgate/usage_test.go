@@ -54,23 +54,35 @@ func TestUsageCLI(t *testing.T) {
 		t.Fatalf("usage table:\n%s", out)
 	}
 	fields := regexp.MustCompile(`\s{2,}`).Split(lines[2], -1)
-	if want := []string{"MODEL", "REQUESTS", "ERRORS", "FALLBACKS", "PROMPT TOKENS", "COMPLETION TOKENS", "CACHED TOKENS", "COST USD", "AVG LATENCY MS"}; !cmp.Equal(fields, want) {
+	if want := []string{"MODEL", "REQUESTS", "ERRORS", "FALLBACKS", "PROMPT TOKENS", "COMPLETION TOKENS", "CACHED TOKENS", "COST USD",
+		"AVG LATENCY MS", "P50 LATENCY MS", "P95 LATENCY MS", "FALLBACK %"}; !cmp.Equal(fields, want) {
 		t.Errorf("header (-got +want):\n%s", cmp.Diff(fields, want))
 	}
+	// Latencies: gpt-4o 100 and 200 ms (p50 rank ceil(1) = 1 → 100, p95 rank
+	// ceil(1.9) = 2 → 200), claude-sonnet 300 ms; all three: p50 rank 2 →
+	// 200, p95 rank 3 → 300. One fallback of three is 33.3%.
 	for i, want := range [][]string{
-		{"claude-sonnet", "1", "0", "1", "1000", "100", "0", "0.001235", "300.0"},
-		{"gpt-4o", "2", "1", "0", "2000", "200", "0", "0.002469", "150.0"},
-		{"TOTAL", "3", "1", "1", "3000", "300", "0", "0.003704", "200.0"},
+		{"claude-sonnet", "1", "0", "1", "1000", "100", "0", "0.001235", "300.0", "300.0", "300.0", "100.0"},
+		{"gpt-4o", "2", "1", "0", "2000", "200", "0", "0.002469", "150.0", "100.0", "200.0", "0.0"},
+		{"TOTAL", "3", "1", "1", "3000", "300", "0", "0.003704", "200.0", "200.0", "300.0", "33.3"},
 	} {
 		if got := strings.Fields(lines[3+i]); !cmp.Equal(got, want) {
 			t.Errorf("row %d (-got +want):\n%s", i, cmp.Diff(got, want))
 		}
 	}
 
-	// --since "" reaches the old record too.
-	rep := decodeJSON[admin.UsageReport](t, runCLI(t, runUsage, "--store", db, "--since", "", "--format", "json"))
-	if rep.Totals.Requests != 4 || rep.Totals.Cost != 3*1_234_567+999 || rep.Since != nil {
+	// --since "" reaches the old record too (latency 0): of 0, 100, 200 and
+	// 300 ms, p50 is rank 2 → 100 ms and p95 rank ceil(3.8) = 4 → 300 ms.
+	out = runCLI(t, runUsage, "--store", db, "--since", "", "--format", "json")
+	rep := decodeJSON[admin.UsageReport](t, out)
+	if rep.Totals.Requests != 4 || rep.Totals.Cost != 3*1_234_567+999 || rep.Since != nil ||
+		rep.Totals.P50LatencyMS != 100 || rep.Totals.P95LatencyMS != 300 || rep.Totals.FallbackRate != 0.25 {
 		t.Errorf("usage --since '' --format json totals = %+v", rep.Totals)
+	}
+	for _, key := range []string{`"p50_latency_ms": 100`, `"p95_latency_ms": 300`, `"fallback_rate": 0.25`} {
+		if !strings.Contains(out, key) {
+			t.Errorf("usage --format json lacks %s:\n%s", key, out)
+		}
 	}
 
 	out = runCLI(t, runUsage, "--store", db, "--key", ks.Key.ID, "--by", "key,day", "--format", "csv")
@@ -79,8 +91,10 @@ func TestUsageCLI(t *testing.T) {
 		t.Fatalf("csv: %v\n%s", err, out)
 	}
 	want := [][]string{
-		{"key", "day", "requests", "errors", "fallbacks", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_nanos", "cost_usd", "avg_latency_ms"},
-		{ks.Key.ID, now.Add(-time.Minute).Format(time.DateOnly), "3", "1", "1", "3000", "300", "0", "3703701", "0.003703701", "200.000"},
+		{"key", "day", "requests", "errors", "fallbacks", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_nanos", "cost_usd",
+			"avg_latency_ms", "p50_latency_ms", "p95_latency_ms", "fallback_rate"},
+		{ks.Key.ID, now.Add(-time.Minute).Format(time.DateOnly), "3", "1", "1", "3000", "300", "0", "3703701", "0.003703701",
+			"200.000", "200.000", "300.000", "0.333333"},
 	}
 	if now.Add(-3*time.Minute).Day() != now.Day() {
 		t.Skip("the records straddle midnight")

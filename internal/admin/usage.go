@@ -14,7 +14,10 @@ import (
 var dimensions = []string{store.ByTeam, store.ByKey, store.ByModel, store.ByTier, store.ByProvider, store.ByDay}
 
 // usageReport serves GET /admin/usage?team=&key=&since=&until=&by=model,day.
-// A team's key is scoped to its own team, as for listing keys.
+// by takes any of the dimensions, in any order, each at most once. Every
+// row and the totals carry counts, tokens, cost, the average and the
+// nearest-rank p50/p95 latency, and the fallback rate (store.UsageRow). A
+// team's key is scoped to its own team, as for listing keys.
 func (h *Handler) usageReport(w http.ResponseWriter, r *http.Request, a Actor, _ string) error {
 	q, err := query(r, "team", "key", "since", "until", "by")
 	if err != nil {
@@ -107,8 +110,10 @@ func groupBy(s string) ([]string, error) {
 }
 
 // totals sums a report. Without grouping the one row is the total; with it,
-// the ledger is asked again without grouping, so the average latency is the
-// store's own rather than an average of averages.
+// the ledger is asked again without grouping: the average latency and the
+// fallback rate are then the store's own rather than averages of averages,
+// and the percentiles are taken over every record — percentiles of groups
+// cannot be combined at all.
 func (h *Handler) totals(r *http.Request, uq store.UsageQuery, rows []store.UsageRow) (store.UsageRow, error) {
 	if len(uq.By) > 0 {
 		if len(rows) == 0 {

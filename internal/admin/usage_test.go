@@ -48,12 +48,18 @@ func TestUsage(t *testing.T) {
 	today, yesterday := "2026-03-10", "2026-03-09"
 	group := func(model, day string) map[string]string { return map[string]string{"model": model, "day": day} }
 	wantRows := []store.UsageRow{
-		{Group: group("gpt-4o", yesterday), Requests: 1, PromptTokens: 100, CompletionTokens: 10, Cost: 1_000_001, CostUSD: 0.001000001, AvgLatencyMS: 100},
-		{Group: group("gpt-4o", today), Requests: 1, Fallbacks: 1, PromptTokens: 100, CompletionTokens: 10, Cost: 1_000_001, CostUSD: 0.001000001, AvgLatencyMS: 200},
-		{Group: group("gpt-4o-mini", today), Requests: 1, Errors: 1, PromptTokens: 100, CompletionTokens: 10, Cost: 1_000_001, CostUSD: 0.001000001, AvgLatencyMS: 300},
+		{Group: group("gpt-4o", yesterday), Requests: 1, PromptTokens: 100, CompletionTokens: 10, Cost: 1_000_001, CostUSD: 0.001000001,
+			AvgLatencyMS: 100, P50LatencyMS: 100, P95LatencyMS: 100},
+		{Group: group("gpt-4o", today), Requests: 1, Fallbacks: 1, PromptTokens: 100, CompletionTokens: 10, Cost: 1_000_001, CostUSD: 0.001000001,
+			AvgLatencyMS: 200, P50LatencyMS: 200, P95LatencyMS: 200, FallbackRate: 1},
+		{Group: group("gpt-4o-mini", today), Requests: 1, Errors: 1, PromptTokens: 100, CompletionTokens: 10, Cost: 1_000_001, CostUSD: 0.001000001,
+			AvgLatencyMS: 300, P50LatencyMS: 300, P95LatencyMS: 300},
 	}
+	// The totals are the store's over the three records (100, 200, 300 ms),
+	// not combined from the rows: p50 is rank ceil(1.5) = 2 → 200 ms, p95
+	// rank ceil(2.85) = 3 → 300 ms; one fallback in three requests.
 	wantTotals := store.UsageRow{Requests: 3, Errors: 1, Fallbacks: 1, PromptTokens: 300, CompletionTokens: 30,
-		Cost: 3_000_003, CostUSD: 0.003000003, AvgLatencyMS: 200}
+		Cost: 3_000_003, CostUSD: 0.003000003, AvgLatencyMS: 200, P50LatencyMS: 200, P95LatencyMS: 300, FallbackRate: 1.0 / 3}
 	if diff := cmp.Diff(rep.Rows, wantRows); diff != "" {
 		t.Errorf("rows (-got +want):\n%s", diff)
 	}
@@ -77,6 +83,16 @@ func TestUsage(t *testing.T) {
 	byKey := call[admin.UsageReport](t, e, masterKey, "GET", "/admin/usage?key="+adsKey.ID, nil, 200)
 	if byKey.Totals.Requests != 1 || byKey.KeyID != adsKey.ID {
 		t.Errorf("key filter: %+v", byKey)
+	}
+	// Any combination of dimensions, in any order.
+	six := call[admin.UsageReport](t, e, masterKey, "GET", "/admin/usage?since=30d&by=provider,day,tier,key,model,team", nil, 200)
+	if len(six.Rows) != 4 || six.Totals.Requests != 4 || !cmp.Equal(six.By, []string{"provider", "day", "tier", "key", "model", "team"}) {
+		t.Errorf("by all six: by %v, %d rows, totals %+v; want 4 rows of one request", six.By, len(six.Rows), six.Totals)
+	}
+	for _, r := range six.Rows {
+		if len(r.Group) != 6 || r.Requests != 1 || r.P95LatencyMS != r.AvgLatencyMS {
+			t.Errorf("by all six: row %+v, want six group values and one request", r)
+		}
 	}
 	empty := call[admin.UsageReport](t, e, masterKey, "GET", "/admin/usage?since=2030-01-01&by=model", nil, 200)
 	if empty.Rows == nil || len(empty.Rows) != 0 || empty.Totals.Requests != 0 {

@@ -118,10 +118,11 @@ func (d *decoder) compile(root *yaml.Node) *Config {
 		Aliases:   make(map[string]map[string][]string),
 		Profiles:  make(map[string]*Profile),
 	}
-	top := d.fields(root, "top level", "server", "default_profile", "providers", "models", "tiers", "aliases", "profiles", "store")
+	top := d.fields(root, "top level", "server", "default_profile", "providers", "models", "tiers", "aliases", "profiles", "store", "payload_logging")
 	d.noteAliasNames(top["aliases"])
 	d.server(c, top["server"])
 	d.store(c, top["store"])
+	d.payloadLogging(c, top["payload_logging"])
 	d.providers(c, top["providers"])
 	models := d.models(c, top["models"])
 	d.tiers(c, top["tiers"])

@@ -53,7 +53,7 @@ func (g *Gateway) alerts(w http.ResponseWriter, r *http.Request, c caller) error
 			Message: "alerts need the master key"}
 	}
 	if g.opts.Alerts == nil {
-		writeJSON(w, http.StatusOK, []byte(`{"active":[],"recent":[]}`))
+		writeJSON(w, http.StatusOK, []byte(`{"active":[],"history":[]}`))
 		return nil
 	}
 	out, _ := json.MarshalIndent(g.opts.Alerts.Alerts(), "", "  ")

@@ -2,9 +2,12 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -13,6 +16,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tollgate-gw/tollgate/internal/alert"
+	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/gateway"
 	"github.com/tollgate-gw/tollgate/internal/mockupstream"
 	"github.com/tollgate-gw/tollgate/internal/telemetry"
@@ -208,4 +213,43 @@ func attr(s tracetest.SpanStub, key string) string {
 		}
 	}
 	return ""
+}
+
+// A dead webhook never slows requests: with the receiver blocked, traffic
+// keeps flowing and the alert is still visible at GET /admin/alerts.
+func TestAlertWithDeadWebhook(t *testing.T) {
+	block := make(chan struct{})
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
+	defer hook.Close()
+	defer close(block) // before hook.Close, which waits for the handler
+	rules := config.Alerts{FallbackRate: 0.1, Window: time.Minute, MinRequests: 3, Cooldown: time.Hour,
+		Webhooks: []config.Webhook{{URL: hook.URL, Format: config.WebhookSlack}}}
+	engine := alert.New(alert.Options{Rules: rules, Logger: discardLogger()})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		engine.Close(ctx)
+	}()
+	s := startStackWith(t, observeConfig, func(o *gateway.Options) { o.Alerts = engine })
+	s.mock.AddFault(mockupstream.Rule{Model: "first-up", Fault: "status=500"})
+	body := `{"model":"auto","messages":[{"role":"user","content":"hi"}]}`
+	for range 5 {
+		if code, _, _ := s.post(t, "/v1/chat/completions", body); code != 200 {
+			t.Fatalf("status %d", code)
+		}
+	}
+	engine.Evaluate(context.Background()) // fires; its webhook hangs
+	for range 20 {
+		if code, _, _ := s.post(t, "/v1/chat/completions", body); code != 200 {
+			t.Fatalf("status %d while the webhook hangs", code)
+		}
+	}
+	code, _, out := s.do(t, "GET", "/admin/alerts", "")
+	var snap alert.Snapshot
+	if err := json.Unmarshal(out, &snap); err != nil || code != 200 {
+		t.Fatalf("%d %s", code, out)
+	}
+	if len(snap.Active) != 1 || snap.Active[0].Name != "fallback_rate_high" {
+		t.Errorf("active alerts %+v, want fallback_rate_high", snap.Active)
+	}
 }

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,20 +84,31 @@ func (s *SQLite) Spend(ctx context.Context, teamID, keyID string, since time.Tim
 	return meter.Nanos(sum), nil
 }
 
-// usageDimensions maps each grouping dimension to a fixed column
-// expression; only these strings ever reach the SQL text.
+// usageDimensions maps each grouping dimension to the fixed column it is
+// read from; only these strings ever reach the SQL text. A day is the UTC
+// date of the time column, formatted in Go (usageGroups.day).
 var usageDimensions = map[string]string{
 	ByTeam:     "team_id",
 	ByKey:      "key_id",
 	ByModel:    "served_model",
 	ByTier:     "tier",
 	ByProvider: "provider",
-	ByDay:      "strftime('%Y-%m-%d', time / 1000000000, 'unixepoch')",
+	ByDay:      "time",
 }
 
 // Usage aggregates the ledger records q selects into one row per group of
-// q.By values, ordered by those values; with no By it returns one total row.
-// An unknown or repeated dimension is an error.
+// q.By values, ordered by those values (byte order, as SQLite's BINARY
+// collation); with no By it returns one total row. An unknown or repeated
+// dimension is an error.
+//
+// Percentiles need every latency of a group, so Usage does the grouping
+// itself: one unordered scan of the selected records (through the time,
+// team or key index), sums and latencies kept per group in Go, each
+// group's latencies sorted at the end. Memory is 8 bytes per selected
+// record. Grouping in SQL instead, with ROW_NUMBER over (group, latency),
+// made SQLite sort every record once for the window and again for GROUP
+// BY, and was 2–5 times slower on a million records; this way takes
+// 1.1–1.5 s for a million on one core, grouped or not (BenchmarkSQLiteUsage).
 func (s *SQLite) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	query, args, err := usageSQL(q)
 	if err != nil {
@@ -105,48 +119,27 @@ func (s *SQLite) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		return nil, fmt.Errorf("usage: %w", err)
 	}
 	defer rows.Close()
-	var out []UsageRow
-	group := make([]string, len(q.By))
+	g := newUsageGroups(q.By)
 	for rows.Next() {
-		var (
-			r          UsageRow
-			cost       int64
-			avgLatency float64
-		)
-		dest := make([]any, 0, len(group)+9)
-		for i := range group {
-			dest = append(dest, &group[i])
-		}
-		dest = append(dest, &r.Requests, &r.Errors, &r.Fallbacks, &r.PromptTokens,
-			&r.CompletionTokens, &r.CachedTokens, &cost, &avgLatency)
-		if err := rows.Scan(dest...); err != nil {
+		if err := g.scan(rows); err != nil {
 			return nil, fmt.Errorf("usage: %w", err)
 		}
-		if len(q.By) > 0 {
-			r.Group = make(map[string]string, len(q.By))
-			for i, dim := range q.By {
-				r.Group[dim] = group[i]
-			}
-		}
-		r.Cost = meter.Nanos(cost)
-		r.CostUSD = r.Cost.USD()
-		r.AvgLatencyMS = avgLatency / float64(time.Millisecond)
-		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}
-	return out, nil
+	return g.rows(), nil
 }
 
-// usageSQL builds the query for q. Dimension names select fixed column
-// expressions; every value is a parameter.
+// usageSQL builds the scan for q: the group columns in q.By's order, then
+// the measures usageGroups.scan reads. Dimension names select fixed
+// columns; every value is a parameter.
 func usageSQL(q UsageQuery) (string, []any, error) {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	seen := make(map[string]bool, len(q.By))
 	for _, dim := range q.By {
-		expr, ok := usageDimensions[dim]
+		col, ok := usageDimensions[dim]
 		if !ok {
 			return "", nil, fmt.Errorf("usage: unknown dimension %q (want team, key, model, tier, provider or day)", dim)
 		}
@@ -154,29 +147,154 @@ func usageSQL(q UsageQuery) (string, []any, error) {
 			return "", nil, fmt.Errorf("usage: dimension %q given twice", dim)
 		}
 		seen[dim] = true
-		b.WriteString(expr)
-		b.WriteString(", ")
+		b.WriteString(col + ", ")
 	}
-	b.WriteString(`COUNT(*),
-		COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(fallback), 0),
-		COALESCE(SUM(prompt_tokens), 0),
-		COALESCE(SUM(completion_tokens), 0),
-		COALESCE(SUM(cached_tokens), 0),
-		COALESCE(SUM(cost_nanos), 0),
-		COALESCE(AVG(latency_ns), 0)
-		FROM usage`)
+	b.WriteString("status, fallback, prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_ns FROM usage")
 	where, args := usageFilter(q.TeamID, q.KeyID, q.Since, q.Until)
 	b.WriteString(where)
-	if len(q.By) > 0 {
-		positions := make([]string, len(q.By))
-		for i := range positions {
-			positions[i] = fmt.Sprint(i + 1)
-		}
-		list := strings.Join(positions, ", ")
-		b.WriteString(" GROUP BY " + list + " ORDER BY " + list)
-	}
 	return b.String(), args, nil
+}
+
+// usageGroup accumulates one group of a usage report.
+type usageGroup struct {
+	row        UsageRow
+	values     []string // the group's values, in By order
+	latencySum float64  // nanoseconds; float so that no count of records overflows it
+	latencies  []int64  // nanoseconds, unsorted until rows
+}
+
+// usageGroups aggregates scanned records by their group values. Its zero
+// value is not usable; it is not safe for concurrent use.
+type usageGroups struct {
+	by     []string
+	groups map[string]*usageGroup // by key, see scan
+	days   map[int64]string       // UTC day number → YYYY-MM-DD, a cache
+
+	// Scan destinations, reused for every record. raw holds the text
+	// dimensions (valid until the next Next), times the day dimensions.
+	dest  []any
+	raw   []sql.RawBytes
+	times []int64
+	key   []byte
+	m     struct{ status, fallback, prompt, completion, cached, cost, latency int64 }
+}
+
+func newUsageGroups(by []string) *usageGroups {
+	g := &usageGroups{by: by, groups: map[string]*usageGroup{}, days: map[int64]string{},
+		raw: make([]sql.RawBytes, len(by)), times: make([]int64, len(by))}
+	for i, dim := range by {
+		if dim == ByDay {
+			g.dest = append(g.dest, &g.times[i])
+		} else {
+			g.dest = append(g.dest, &g.raw[i])
+		}
+	}
+	m := &g.m
+	g.dest = append(g.dest, &m.status, &m.fallback, &m.prompt, &m.completion, &m.cached, &m.cost, &m.latency)
+	return g
+}
+
+// scan reads the current record into its group. The group's key is its
+// values, each prefixed by its length, so that no two tuples share one.
+func (g *usageGroups) scan(rows *sql.Rows) error {
+	if err := rows.Scan(g.dest...); err != nil {
+		return err
+	}
+	g.key = g.key[:0]
+	for i, dim := range g.by {
+		v := g.raw[i]
+		if dim == ByDay {
+			v = sql.RawBytes(g.day(g.times[i]))
+		}
+		g.key = binary.AppendUvarint(g.key, uint64(len(v)))
+		g.key = append(g.key, v...)
+	}
+	grp := g.groups[string(g.key)]
+	if grp == nil {
+		grp = &usageGroup{values: make([]string, len(g.by))}
+		for i, dim := range g.by {
+			if dim == ByDay {
+				grp.values[i] = g.day(g.times[i])
+			} else {
+				grp.values[i] = string(g.raw[i])
+			}
+		}
+		g.groups[string(g.key)] = grp
+	}
+	m, r := &g.m, &grp.row
+	r.Requests++
+	if m.status >= 400 {
+		r.Errors++
+	}
+	r.Fallbacks += m.fallback
+	r.PromptTokens += m.prompt
+	r.CompletionTokens += m.completion
+	r.CachedTokens += m.cached
+	r.Cost += meter.Nanos(m.cost)
+	grp.latencySum += float64(m.latency)
+	grp.latencies = append(grp.latencies, m.latency)
+	return nil
+}
+
+// day returns the UTC date of unix nanoseconds ns.
+func (g *usageGroups) day(ns int64) string {
+	const nsPerDay = int64(24 * time.Hour)
+	n := ns / nsPerDay
+	if ns%nsPerDay < 0 {
+		n-- // floor, for times before 1970
+	}
+	d, ok := g.days[n]
+	if !ok {
+		d = time.Unix(0, ns).UTC().Format(time.DateOnly)
+		g.days[n] = d
+	}
+	return d
+}
+
+// rows finishes every group and returns them ordered by their values; with
+// no grouping, the one total row even when no record was selected.
+func (g *usageGroups) rows() []UsageRow {
+	switch {
+	case len(g.groups) > 0:
+	case len(g.by) == 0:
+		return []UsageRow{{}}
+	default:
+		return nil
+	}
+	groups := slices.Collect(maps.Values(g.groups))
+	slices.SortFunc(groups, func(a, b *usageGroup) int { return slices.Compare(a.values, b.values) })
+	out := make([]UsageRow, 0, len(groups))
+	for _, grp := range groups {
+		r := grp.row
+		if len(g.by) > 0 {
+			r.Group = make(map[string]string, len(g.by))
+			for i, dim := range g.by {
+				r.Group[dim] = grp.values[i]
+			}
+		}
+		n := float64(r.Requests)
+		r.CostUSD = r.Cost.USD()
+		r.AvgLatencyMS = grp.latencySum / n / float64(time.Millisecond)
+		r.FallbackRate = float64(r.Fallbacks) / n
+		slices.Sort(grp.latencies)
+		r.P50LatencyMS = nearestRank(grp.latencies, 50)
+		r.P95LatencyMS = nearestRank(grp.latencies, 95)
+		out = append(out, r)
+	}
+	return out
+}
+
+// nearestRank returns, in milliseconds, the p-th percentile (0 < p ≤ 100)
+// of the sorted nanosecond latencies by the nearest-rank method: the
+// value at rank ceil(p/100 × n), counting from 1. Of 1..100 ms, p50 is
+// 50 and p95 is 95; of one value, every percentile is that value.
+func nearestRank(sorted []int64, p int) float64 {
+	n := len(sorted)
+	if n == 0 {
+		return 0
+	}
+	rank := (p*n + 99) / 100 // ceil(p·n/100) in integers
+	return float64(sorted[rank-1]) / float64(time.Millisecond)
 }
 
 // usageFilter returns a WHERE clause (with a leading space, or "") and its
@@ -200,4 +318,44 @@ func usageFilter(teamID, keyID string, since, until time.Time) (string, []any) {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+const selectRecords = `SELECT request_id, time, team_id, key_id, endpoint, tier, criticality,
+	downgraded, requested_model, served_model, provider, deployment, attempts, fallback,
+	prompt_tokens, completion_tokens, cached_tokens, cost_nanos, latency_ns, ttfb_ns, status,
+	error_code FROM usage`
+
+// Records calls fn with each record q selects (q.By is ignored), oldest
+// first; records of the same nanosecond come in the order they were
+// stored. Rows are read one at a time from an index on time, so a million
+// records cost no more memory than one. Times come back in UTC.
+func (s *SQLite) Records(ctx context.Context, q UsageQuery, fn func(meter.Record) error) error {
+	where, args := usageFilter(q.TeamID, q.KeyID, q.Since, q.Until)
+	rows, err := s.read.QueryContext(ctx, selectRecords+where+" ORDER BY time, rowid", args...)
+	if err != nil {
+		return fmt.Errorf("records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			r                   meter.Record
+			ns, cost, lat, ttfb int64
+		)
+		err := rows.Scan(&r.RequestID, &ns, &r.TeamID, &r.KeyID, &r.Endpoint, &r.Tier,
+			&r.Criticality, &r.Downgraded, &r.RequestedModel, &r.ServedModel, &r.Provider,
+			&r.Deployment, &r.Attempts, &r.Fallback, &r.PromptTokens, &r.Completion,
+			&r.CachedTokens, &cost, &lat, &ttfb, &r.Status, &r.ErrorCode)
+		if err != nil {
+			return fmt.Errorf("records: %w", err)
+		}
+		r.Time = time.Unix(0, ns).UTC()
+		r.Cost, r.Latency, r.TTFB = meter.Nanos(cost), time.Duration(lat), time.Duration(ttfb)
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("records: %w", err)
+	}
+	return nil
 }

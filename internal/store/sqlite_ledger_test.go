@@ -1,8 +1,11 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -96,8 +99,9 @@ func refSpend(recs []meter.Record, teamID, keyID string, since time.Time) meter.
 // refUsage is Usage computed in Go.
 func refUsage(recs []meter.Record, q UsageQuery) []UsageRow {
 	type acc struct {
-		row     UsageRow
-		latency time.Duration
+		row       UsageRow
+		latency   time.Duration
+		latencies []time.Duration
 	}
 	groups := map[string]*acc{}
 	for _, r := range recs {
@@ -136,6 +140,7 @@ func refUsage(recs []meter.Record, q UsageQuery) []UsageRow {
 		a.row.CachedTokens += int64(r.CachedTokens)
 		a.row.Cost += r.Cost
 		a.latency += r.Latency
+		a.latencies = append(a.latencies, r.Latency)
 	}
 	if len(q.By) == 0 && len(groups) == 0 {
 		return []UsageRow{{}}
@@ -145,6 +150,11 @@ func refUsage(recs []meter.Record, q UsageQuery) []UsageRow {
 		a := groups[id]
 		a.row.CostUSD = a.row.Cost.USD()
 		a.row.AvgLatencyMS = float64(a.latency) / float64(a.row.Requests) / 1e6
+		slices.Sort(a.latencies)
+		n := float64(len(a.latencies))
+		a.row.P50LatencyMS = float64(a.latencies[int(math.Ceil(0.50*n))-1]) / 1e6
+		a.row.P95LatencyMS = float64(a.latencies[int(math.Ceil(0.95*n))-1]) / 1e6
+		a.row.FallbackRate = float64(a.row.Fallbacks) / float64(a.row.Requests)
 		rows = append(rows, a.row)
 	}
 	return rows
@@ -286,13 +296,14 @@ func TestSQLiteSpendAndUsage(t *testing.T) {
 	queries := []struct {
 		name string
 		q    UsageQuery
-		rows int // expected number of rows, as a check on the reference
+		rows int // expected number of rows, as a check on the reference; -1 for many
 	}{
 		{"total", UsageQuery{}, 1},
 		{"by model", UsageQuery{By: []string{ByModel}}, 3},
 		{"by key and day", UsageQuery{By: []string{ByKey, ByDay}}, 9 * 4},
 		{"by day and key", UsageQuery{By: []string{ByDay, ByKey}}, 4 * 9},
 		{"by team, tier, provider", UsageQuery{By: []string{ByTeam, ByTier, ByProvider}}, 3 * 3 * 3},
+		{"by all six", UsageQuery{By: []string{ByDay, ByTeam, ByKey, ByModel, ByTier, ByProvider}}, -1},
 		{"team a by day since mid", UsageQuery{TeamID: "team_a", Since: mid, By: []string{ByDay}}, 2},
 		{"key by model in day 2", UsageQuery{KeyID: "key_b_1", Since: day2, Until: day3, By: []string{ByModel}}, 3},
 		{"until excludes", UsageQuery{Until: mid}, 1},
@@ -307,7 +318,7 @@ func TestSQLiteSpendAndUsage(t *testing.T) {
 				t.Fatalf("Usage(%+v): %v", tt.q, err)
 			}
 			want := refUsage(recs, tt.q)
-			if len(want) != tt.rows {
+			if tt.rows >= 0 && len(want) != tt.rows {
 				t.Fatalf("reference has %d rows, want %d: the test data changed", len(want), tt.rows)
 			}
 			if diff := gocmp.Diff(got, want, approx); diff != "" {
@@ -323,6 +334,165 @@ func TestSQLiteSpendAndUsage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSQLiteUsagePercentiles checks nearest-rank percentiles and the
+// fallback rate on latencies known by heart, stored out of order.
+func TestSQLiteUsagePercentiles(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	var recs []meter.Record
+	add := func(team string, ms int, fallback bool) {
+		recs = append(recs, meter.Record{Time: ledgerBase.Add(time.Duration(len(recs)) * time.Second),
+			RequestID: "p" + strconv.Itoa(len(recs)), TeamID: team, Fallback: fallback,
+			Latency: time.Duration(ms) * time.Millisecond, Status: 200})
+	}
+	// team_a: 1..100 ms, stored 37, 74, 11, … (37 is prime to 100, so
+	// every value once, none in order); every tenth a fallback.
+	for i := range 100 {
+		ms := (i*37)%100 + 1
+		add("team_a", ms, ms%10 == 0)
+	}
+	add("team_b", 7, true)             // one record: every percentile is it
+	for ms := 1019; ms >= 1000; ms-- { // team_c: 20 records, 1000..1019 ms
+		add("team_c", ms, false)
+	}
+	appendInBatches(t, s, recs, 50)
+
+	rows, err := s.Usage(t.Context(), UsageQuery{By: []string{ByTeam}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type pct struct {
+		Team           string
+		Requests       int64
+		P50, P95, Rate float64
+	}
+	var got []pct
+	for _, r := range rows {
+		got = append(got, pct{r.Group[ByTeam], r.Requests, r.P50LatencyMS, r.P95LatencyMS, r.FallbackRate})
+	}
+	want := []pct{
+		// n = 100: p50 is rank ceil(50) = 50 → 50 ms, p95 rank 95 → 95 ms;
+		// 10 fallbacks of 100.
+		{"team_a", 100, 50, 95, 0.1},
+		{"team_b", 1, 7, 7, 1},
+		// n = 20: p50 rank ceil(10) = 10 → 1009 ms, p95 rank ceil(19) = 19 → 1018 ms.
+		{"team_c", 20, 1009, 1018, 0},
+	}
+	if diff := gocmp.Diff(got, want); diff != "" {
+		t.Errorf("Usage(by team) percentiles (-got +want):\n%s", diff)
+	}
+
+	// The total is computed over all 121 latencies, not from the groups:
+	// sorted, ranks 1..7 are 1..7 ms (team_a), rank 8 is team_b's 7 ms,
+	// rank k in 8..101 is k-1 ms, ranks 102..121 are 1000..1019 ms. p50 is
+	// rank ceil(60.5) = 61 → 60 ms; p95 is rank ceil(114.95) = 115 → 1013
+	// ms. Fallbacks: 10 + 1 of 121.
+	total, err := s.Usage(t.Context(), UsageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotTotal := pct{"", total[0].Requests, total[0].P50LatencyMS, total[0].P95LatencyMS, total[0].FallbackRate}
+	if want := (pct{"", 121, 60, 1013, 11.0 / 121}); gotTotal != want {
+		t.Errorf("Usage() total = %+v, want %+v", gotTotal, want)
+	}
+}
+
+func TestNearestRank(t *testing.T) {
+	ms := func(v ...int64) []int64 {
+		for i := range v {
+			v[i] *= int64(time.Millisecond)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		sorted []int64
+		p      int
+		want   float64
+	}{
+		{nil, 50, 0},
+		{ms(5), 50, 5},
+		{ms(5), 95, 5},
+		{ms(1, 2), 50, 1},    // rank ceil(1) = 1
+		{ms(1, 2), 51, 2},    // rank ceil(1.02) = 2
+		{ms(1, 2, 3), 50, 2}, // rank ceil(1.5) = 2
+		{ms(1, 2, 3, 4), 95, 4},
+		{ms(1, 2, 3, 4), 100, 4},
+		{[]int64{1_500_000}, 50, 1.5},
+	} {
+		if got := nearestRank(c.sorted, c.p); got != c.want {
+			t.Errorf("nearestRank(%v, %d) = %v, want %v", c.sorted, c.p, got, c.want)
+		}
+	}
+}
+
+func TestSQLiteRecords(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	ctx := t.Context()
+	recs := testRecords("req", 300)
+	// Stored newest batch first, so that storage order is not time order.
+	shuffled := slices.Concat(recs[200:], recs[100:200], recs[:100])
+	appendInBatches(t, s, shuffled, 100)
+	// Two records of the same nanosecond come in the order stored.
+	same := recs[299].Time.Add(time.Hour)
+	tie := []meter.Record{{Time: same, RequestID: "tie-z"}, {Time: same, RequestID: "tie-a"}}
+	if err := s.AppendUsage(ctx, tie); err != nil {
+		t.Fatal(err)
+	}
+	all := append(slices.Clone(recs), tie...)
+
+	mid := recs[150].Time
+	for _, q := range []UsageQuery{
+		{},
+		{TeamID: "team_a"},
+		{KeyID: "key_b_1"},
+		{TeamID: "team_a", KeyID: "key_a_2", Since: recs[40].Time},
+		{Since: mid},
+		{Until: mid},
+		{Since: recs[10].Time, Until: mid, By: []string{ByModel}}, // By is ignored
+		{TeamID: "team_none"},
+	} {
+		var want []meter.Record
+		for _, r := range all {
+			if (q.TeamID == "" || r.TeamID == q.TeamID) && (q.KeyID == "" || r.KeyID == q.KeyID) &&
+				(q.Since.IsZero() || !r.Time.Before(q.Since)) && (q.Until.IsZero() || r.Time.Before(q.Until)) {
+				want = append(want, r)
+			}
+		}
+		var got []meter.Record
+		err := s.Records(ctx, q, func(r meter.Record) error {
+			if r.Time.Location() != time.UTC {
+				t.Errorf("Records(%+v): record %s in %v, want UTC", q, r.RequestID, r.Time.Location())
+			}
+			got = append(got, r)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Records(%+v): %v", q, err)
+		}
+		if diff := gocmp.Diff(got, want, equalTimes); diff != "" {
+			t.Errorf("Records(%+v) (-got +want):\n%s", q, diff)
+		}
+	}
+
+	// An error from fn stops the scan and comes back as is.
+	stop := errors.New("stop")
+	n := 0
+	err := s.Records(ctx, UsageQuery{}, func(meter.Record) error {
+		n++
+		if n == 3 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || n != 3 {
+		t.Errorf("Records with fn failing at the 3rd record: %v after %d calls, want %v after 3", err, n, stop)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Records(canceled, UsageQuery{}, func(meter.Record) error { return nil }); err == nil {
+		t.Error("Records(canceled context) = nil, want an error")
 	}
 }
 
@@ -448,4 +618,47 @@ func BenchmarkSQLiteAppendUsage(b *testing.B) {
 			b.ReportMetric(float64(n*size)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
+}
+
+// seedLedger inserts n synthetic records in one statement, much faster than
+// AppendUsage, for benchmarks at a realistic ledger size: a month, 20
+// teams, 100 keys, 12 models, latencies up to 3 s.
+func seedLedger(tb testing.TB, s *SQLite, n int) {
+	tb.Helper()
+	_, err := s.write.ExecContext(tb.Context(), `INSERT INTO usage (request_id, time, team_id, key_id,
+		tier, served_model, provider, fallback, prompt_tokens, completion_tokens, cached_tokens,
+		cost_nanos, latency_ns, status)
+		WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < ? - 1)
+		SELECT printf('r%08d', i), ? + i * ? / ?, 'team_' || (i % 20), 'key_' || (i % 100),
+		CASE i % 3 WHEN 0 THEN 'budget' WHEN 1 THEN 'standard' ELSE 'premium' END,
+		'model_' || (i % 12), 'provider_' || (i % 4), (i % 9 = 0), 1000 + i % 500, 100 + i % 300,
+		i % 50, 1000000 + i % 777, (i * 7919) % 3001 * 1000000,
+		CASE WHEN i % 31 = 0 THEN 500 ELSE 200 END FROM c`,
+		n, ledgerBase.UnixNano(), int64(30*24*time.Hour), n)
+	if err != nil {
+		tb.Fatalf("seed %d records: %v", n, err)
+	}
+}
+
+// BenchmarkSQLiteUsage reports on a million records, grouped as the CLI
+// is often asked. It backs the choice, in Usage, of grouping in Go.
+func BenchmarkSQLiteUsage(b *testing.B) {
+	s, _ := openTestSQLite(b)
+	seedLedger(b, s, 1_000_000)
+	for _, by := range [][]string{nil, {ByModel}, {ByTeam, ByDay}, {ByKey, ByModel, ByDay}} {
+		b.Run("by="+strings.Join(by, ","), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Usage(b.Context(), UsageQuery{By: by}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("records", func(b *testing.B) {
+		for b.Loop() {
+			if err := s.Records(b.Context(), UsageQuery{}, func(meter.Record) error { return nil }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -50,8 +50,14 @@ type Store interface {
 	AppendUsage(ctx context.Context, recs []meter.Record) error
 	// Spend sums the cost of a team's (keyID "") or a key's records since t.
 	Spend(ctx context.Context, teamID, keyID string, since time.Time) (meter.Nanos, error)
-	// Usage aggregates the ledger.
+	// Usage aggregates the ledger, latency percentiles included, so it
+	// reads every selected record: one scan and one sort per call.
 	Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error)
+	// Records calls fn with each ledger record q selects (q.By is
+	// ignored), oldest first, streaming: it never holds more than one
+	// record in memory. fn runs while a read is open, so it must not
+	// write to the store; an error from fn stops the scan and is returned.
+	Records(ctx context.Context, q UsageQuery, fn func(meter.Record) error) error
 
 	Close() error
 }
@@ -87,4 +93,13 @@ type UsageRow struct {
 	Cost             meter.Nanos       `json:"cost_nanos"`
 	CostUSD          float64           `json:"cost_usd"`
 	AvgLatencyMS     float64           `json:"avg_latency_ms"`
+	// P50LatencyMS and P95LatencyMS are nearest-rank percentiles of the
+	// group's latencies: with the n latencies sorted, the one at rank
+	// ceil(p/100 × n), counting from 1, so always a latency that was
+	// recorded. Like the average, they cover every record of the group,
+	// rejected ones included.
+	P50LatencyMS float64 `json:"p50_latency_ms"`
+	P95LatencyMS float64 `json:"p95_latency_ms"`
+	// FallbackRate is Fallbacks / Requests, 0 for no requests.
+	FallbackRate float64 `json:"fallback_rate"`
 }
