@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/gateway"
 	"github.com/tollgate-gw/tollgate/internal/meter"
+	"github.com/tollgate-gw/tollgate/internal/payload"
 	"github.com/tollgate-gw/tollgate/internal/provider"
 	"github.com/tollgate-gw/tollgate/internal/store"
 	"github.com/tollgate-gw/tollgate/internal/telemetry"
@@ -106,12 +107,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return st.Spend(ctx, "", "", since)
 	}})
 	defer alerts.Close(context.Background())
+	payloads, err := payload.New(cfg.PayloadLogging, log)
+	if err != nil {
+		return err
+	}
+	defer payloads.Close(context.Background())
 	metrics := telemetry.NewMetrics()
 	client := provider.NewHTTPClient()
 	client.Transport = telemetry.PropagatingTransport(client.Transport)
 	g, err := gateway.New(cfg, gateway.Options{Profile: f.profile, MasterKey: key, Logger: log, Tenants: svc,
 		Ledger: ledger, Spend: st.Spend, Admin: admin.New(svc, st, st, time.Now), Client: client,
-		Metrics: metrics, Tracer: telemetry.NewTracer(tp), Alerts: alerts, ServeMetrics: f.metrics == ""})
+		Metrics: metrics, Tracer: telemetry.NewTracer(tp), Alerts: alerts, ServeMetrics: f.metrics == "",
+		Payloads: payloads})
 	if err != nil {
 		return err
 	}

@@ -189,6 +189,7 @@ func (g *Gateway) try(ctx context.Context, w http.ResponseWriter, x *exchange, m
 	} else if err == nil {
 		done(time.Since(began), true)
 		x.usage = resp.Usage
+		x.keepResponse(resp.Body)
 		w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
 		g.writeHeaders(w, x, "application/json")
 		w.Write(resp.Body)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/meter"
+	"github.com/tollgate-gw/tollgate/internal/payload"
 	"github.com/tollgate-gw/tollgate/internal/provider"
 	"github.com/tollgate-gw/tollgate/internal/route"
 	"github.com/tollgate-gw/tollgate/internal/telemetry"
@@ -43,6 +44,12 @@ type exchange struct {
 	adm          admission  // rate-limit counts and budget reservation to settle
 	span         trace.Span // the request's trace span; nil before planning
 
+	// capture is set for a team whose payloads are logged: the bodies are
+	// kept (the request's as read, the response's up to the logging cap).
+	capture  bool
+	reqBody  []byte
+	respBody []byte
+
 	upstream time.Duration // time spent waiting on providers
 	waited   time.Duration // time spent in backoff
 	ttfb     time.Duration
@@ -54,7 +61,9 @@ type exchange struct {
 }
 
 func (g *Gateway) newExchange(ep provider.Endpoint, c caller) *exchange {
-	return &exchange{id: newRequestID(), start: time.Now(), endpoint: ep, st: g.state.Load(), caller: c}
+	x := &exchange{id: newRequestID(), start: time.Now(), endpoint: ep, st: g.state.Load(), caller: c}
+	x.capture = c.Principal != nil && g.opts.Payloads.Enabled(c.Team.ID, c.Team.Name)
+	return x
 }
 
 // newRequestID returns "req_", the time in nanoseconds and 48 random bits,
@@ -75,6 +84,7 @@ func (g *Gateway) chat(w http.ResponseWriter, r *http.Request, c caller) error {
 	if err != nil {
 		return x.fail(err)
 	}
+	x.keepRequest(body)
 	f, err := inspectChat(body)
 	if err != nil {
 		return x.fail(err)
@@ -93,12 +103,32 @@ func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request, c caller) e
 	if err != nil {
 		return x.fail(err)
 	}
+	x.keepRequest(body)
 	f, err := inspectEmbeddings(body)
 	if err != nil {
 		return x.fail(err)
 	}
 	x.requested = *f.Model
 	return x.fail(g.serve(w, r, x, body, config.TypeEmbedding))
+}
+
+// keepRequest keeps the request body for payload logging; the body is
+// never modified after reading, so no copy is needed.
+func (x *exchange) keepRequest(body []byte) {
+	if x.capture {
+		x.reqBody = body
+	}
+}
+
+// keepResponse keeps response bytes for payload logging, up to the cap the
+// payload logger would cut at anyway.
+func (x *exchange) keepResponse(b []byte) {
+	if !x.capture {
+		return
+	}
+	if room := x.st.cfg.PayloadLogging.MaxBytes - int64(len(x.respBody)); room > 0 {
+		x.respBody = append(x.respBody, b[:min(int64(len(b)), room)]...)
+	}
 }
 
 // fail records a rejection for the log line and passes it on.
@@ -196,6 +226,11 @@ func (g *Gateway) settle(ctx context.Context, x *exchange) {
 	}
 	if g.opts.Alerts != nil {
 		g.opts.Alerts.Observe(led)
+	}
+	if x.capture {
+		g.opts.Payloads.Record(payload.Entry{Time: x.start, RequestID: x.id, TeamID: x.caller.teamID(),
+			KeyID: x.caller.keyID(), Model: led.ServedModel, Status: led.Status, Stream: x.stream,
+			Request: x.reqBody, Response: x.respBody})
 	}
 	rec := x.telemetryRecord(cost, estimated)
 	g.metrics.ObserveRequest(rec)

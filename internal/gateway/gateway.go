@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/limit"
 	"github.com/tollgate-gw/tollgate/internal/meter"
 	"github.com/tollgate-gw/tollgate/internal/mockupstream"
+	"github.com/tollgate-gw/tollgate/internal/payload"
 	"github.com/tollgate-gw/tollgate/internal/provider"
 	"github.com/tollgate-gw/tollgate/internal/route"
 	"github.com/tollgate-gw/tollgate/internal/telemetry"
@@ -64,6 +65,9 @@ type Options struct {
 	Alerts AlertEngine
 	// ServeMetrics mounts GET /metrics on the API port.
 	ServeMetrics bool
+	// Payloads logs request and response bodies of the teams it is enabled
+	// for; nil logs none.
+	Payloads *payload.Logger
 }
 
 // AlertEngine evaluates alert rules; Observe is called on every request and

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/gateway"
 	"github.com/tollgate-gw/tollgate/internal/mockupstream"
+	"github.com/tollgate-gw/tollgate/internal/payload"
 	"github.com/tollgate-gw/tollgate/internal/telemetry"
 	"github.com/tollgate-gw/tollgate/internal/tenant"
 )
@@ -251,5 +254,50 @@ func TestAlertWithDeadWebhook(t *testing.T) {
 	}
 	if len(snap.Active) != 1 || snap.Active[0].Name != "fallback_rate_high" {
 		t.Errorf("active alerts %+v, want fallback_rate_high", snap.Active)
+	}
+}
+
+// Payloads of an enabled team go to their own sink, redacted; other teams'
+// do not, and the main log never holds them.
+func TestPayloadLogging(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "payloads.jsonl")
+	var logger *payload.Logger
+	ts := startTenantStackWith(t, observeConfig, func(o *gateway.Options) {
+		var err error
+		logger, err = payload.New(config.PayloadLogging{Teams: []string{"watched"}, Path: path, MaxBytes: 1 << 16,
+			MaxFileBytes: 1 << 20}, discardLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Payloads = logger
+	})
+	watched := ts.key(t, &tenant.Key{TeamID: ts.team(t, &tenant.Team{Name: "watched"}).ID, Name: "k"})
+	other := ts.key(t, &tenant.Key{TeamID: ts.team(t, &tenant.Team{Name: "other"}).ID, Name: "k"})
+	for _, k := range []string{watched, other} {
+		code, _, _ := ts.post(t, "/v1/chat/completions",
+			`{"model":"auto","messages":[{"role":"user","content":"mail alice@example.com please"}]}`, "Authorization", "Bearer "+k)
+		if code != 200 {
+			t.Fatal(code)
+		}
+	}
+	ts.post(t, "/v1/chat/completions", `{"model":"auto","stream":true,"messages":[{"role":"user","content":"stream it"}]}`,
+		"Authorization", "Bearer "+watched)
+	if err := logger.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d payload lines, want 2 (the watched team's):\n%s", len(lines), data)
+	}
+	if strings.Contains(string(data), "alice@example.com") || !strings.Contains(lines[0], "[REDACTED]") ||
+		!strings.Contains(lines[0], "Mock reply") {
+		t.Errorf("first line not redacted or lacks the response: %s", lines[0])
+	}
+	if !strings.Contains(lines[1], "chat.completion.chunk") || !strings.Contains(lines[1], `"stream":true`) {
+		t.Errorf("stream line: %s", lines[1])
 	}
 }

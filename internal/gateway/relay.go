@@ -57,7 +57,7 @@ func (g *Gateway) relayStream(ctx context.Context, w http.ResponseWriter, x *exc
 	rc := http.NewResponseController(w)
 	out := &sseWriter{w: w, rc: rc, buf: make([]byte, 0, 4096)}
 	for _, c := range held.chunks {
-		if x.keep(c) && out.write(c) != nil {
+		if x.keep(c) && out.write(x, c) != nil {
 			return x.aborted(499, "client_closed_request")
 		}
 	}
@@ -74,7 +74,7 @@ func (g *Gateway) relayStream(ctx context.Context, w http.ResponseWriter, x *exc
 		if err != nil {
 			return g.streamFailed(out, x, err)
 		}
-		if x.keep(chunk) && out.write(chunk) != nil {
+		if x.keep(chunk) && out.write(x, chunk) != nil {
 			return x.aborted(499, "client_closed_request")
 		}
 	}
@@ -163,7 +163,9 @@ type sseWriter struct {
 	buf []byte
 }
 
-func (s *sseWriter) write(chunk []byte) error {
+func (s *sseWriter) write(x *exchange, chunk []byte) error {
+	x.keepResponse(chunk)
+	x.keepResponse(newline)
 	s.buf = append(append(append(s.buf[:0], "data: "...), chunk...), "\n\n"...)
 	if _, err := s.w.Write(s.buf); err != nil {
 		return err
@@ -201,6 +203,7 @@ func (x *exchange) aborted(status int, code string) error {
 }
 
 var (
+	newline   = []byte("\n")
 	usageKey  = []byte(`"usage"`)
 	usageNull = []byte(`"usage":null`)
 )
