@@ -1,5 +1,6 @@
 // Package telemetry holds what the gateway tells operators: one structured log
-// line per request now; metrics, traces and alerts later.
+// line per request, Prometheus metrics, and OpenTelemetry traces (with W3C
+// trace context carried upstream). Alerts are in the alert package.
 package telemetry
 
 import (
