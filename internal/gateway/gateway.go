@@ -103,6 +103,8 @@ type Gateway struct {
 	rates     *limit.RateLimiter
 	budgets   *limit.Budgets
 	provKeys  *providerKeys
+	// softWarned remembers "team@period" once its soft threshold was logged.
+	softWarned sync.Map
 
 	mu    sync.Mutex // guards mocks and serializes Reload
 	mocks map[string]mockServer

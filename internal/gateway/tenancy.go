@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -152,9 +153,20 @@ func (g *Gateway) setBudgetGauge(ctx context.Context, c caller) {
 	if c.Principal == nil || c.Team.Budget == nil {
 		return
 	}
-	spent, reserved, _, err := g.budgets.Usage(ctx, limit.Scope{ID: "team:" + c.Team.ID, Budget: *c.Team.Budget})
-	if err == nil {
-		g.metrics.SetBudget(c.Team.ID, spent.USD(), (c.Team.Budget.Limit - spent - reserved).USD())
+	b := c.Team.Budget
+	spent, reserved, _, err := g.budgets.Usage(ctx, limit.Scope{ID: "team:" + c.Team.ID, Budget: *b})
+	if err != nil {
+		return
+	}
+	g.metrics.SetBudget(c.Team.ID, spent.USD(), (b.Limit - spent - reserved).USD())
+	if b.SoftPercent > 0 && int64(spent)*100 >= int64(b.Limit)*int64(b.SoftPercent) {
+		period := limit.PeriodStart(b.Period, g.opts.Now())
+		if _, seen := g.softWarned.LoadOrStore(c.Team.ID+"@"+period.Format(time.RFC3339), true); !seen {
+			g.log.Warn("team budget past its soft threshold", slog.String("event", "budget_soft_threshold"),
+				slog.String("team_id", c.Team.ID), slog.Int("soft_percent", b.SoftPercent),
+				slog.Float64("spent_usd", spent.USD()), slog.Float64("limit_usd", b.Limit.USD()),
+				slog.Time("period_start", period))
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -336,5 +337,21 @@ func TestLedgerComplete(t *testing.T) {
 	spent, _ := ts.st.Spend(context.Background(), team.ID, "", time.Time{})
 	if rows[0].Requests != n || rows[0].Errors != n/5 || rows[0].Cost != spent || spent == 0 {
 		t.Errorf("usage %+v, spend %v: want %d requests, %d errors, cost = spend", rows[0], spent, n, n/5)
+	}
+}
+
+// Crossing a budget's soft threshold is logged once per period.
+func TestBudgetSoftThresholdLogged(t *testing.T) {
+	logs := &syncBuffer{}
+	ts := startTenantStack(t, func(o *gateway.Options) { o.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
+	team := ts.team(t, &tenant.Team{Name: "soft", Budget: &tenant.Budget{Limit: 1_000_000_000, Period: tenant.PeriodMonthly, SoftPercent: 50}})
+	ts.st.AppendUsage(context.Background(), []meter.Record{{Time: ts.clock.Now(), RequestID: "req_soft", TeamID: team.ID,
+		Cost: 600_000_000, Status: 200}})
+	key := ts.key(t, &tenant.Key{TeamID: team.ID, Name: "k"})
+	for range 3 {
+		ts.chat(t, key, "auto")
+	}
+	if n := strings.Count(string(logs.Bytes()), `"event":"budget_soft_threshold"`); n != 1 {
+		t.Errorf("soft threshold logged %d times, want once", n)
 	}
 }
