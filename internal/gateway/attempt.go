@@ -239,16 +239,23 @@ func (g *Gateway) writeHeaders(w http.ResponseWriter, x *exchange, contentType s
 }
 
 // routeHeaders says which model served (or failed last), and how.
+// The header names are written in canonical form and the values share one
+// backing array: a Header.Set per header would allocate a slice each.
 func (x *exchange) routeHeaders(h http.Header) {
-	h.Set("X-Tollgate-Model", x.served.Name)
-	h.Set("X-Tollgate-Provider", x.dep.Provider)
-	h.Set("X-Tollgate-Deployment", x.dep.ID)
-	h.Set("X-Tollgate-Attempts", strconv.Itoa(x.attempts))
-	h.Set("X-Tollgate-Fallback", strconv.FormatBool(x.fallback))
+	v := make([]string, 7)
+	v[0], v[1], v[2] = x.served.Name, x.dep.Provider, x.dep.ID
+	v[3], v[4] = strconv.Itoa(x.attempts), strconv.FormatBool(x.fallback)
+	v[5] = strconv.FormatFloat(float64(x.overhead.Microseconds())/1000, 'f', 3, 64)
+	h["X-Tollgate-Model"] = v[0:1:1]
+	h["X-Tollgate-Provider"] = v[1:2:2]
+	h["X-Tollgate-Deployment"] = v[2:3:3]
+	h["X-Tollgate-Attempts"] = v[3:4:4]
+	h["X-Tollgate-Fallback"] = v[4:5:5]
+	h["X-Tollgate-Overhead-Ms"] = v[5:6:6]
 	if x.trimmed > 0 {
-		h.Set("X-Tollgate-Context-Trimmed", strconv.Itoa(x.trimmed))
+		v[6] = strconv.Itoa(x.trimmed)
+		h["X-Tollgate-Context-Trimmed"] = v[6:7:7]
 	}
-	h.Set("X-Tollgate-Overhead-Ms", strconv.FormatFloat(float64(x.overhead.Microseconds())/1000, 'f', 3, 64))
 }
 
 // clientGone is the 499 of a client that left: logged, never the provider's fault.

@@ -145,7 +145,7 @@ func (k *keyRing) send(client *http.Client, override string, build func(key stri
 		if err != nil {
 			return nil, err
 		}
-		return client.Do(req)
+		return roundTrip(client, req)
 	}
 	for tries := 0; ; tries++ {
 		now := time.Now()
@@ -154,7 +154,7 @@ func (k *keyRing) send(client *http.Client, override string, build func(key stri
 		if err != nil {
 			return nil, err
 		}
-		resp, err := client.Do(req)
+		resp, err := roundTrip(client, req)
 		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
 			return resp, err
 		}
@@ -184,6 +184,17 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 		}
 	}
 	return min(max(d, 0), maxRetryAfter)
+}
+
+// roundTrip sends req on the client's transport directly. Upstream APIs do
+// not redirect and the gateway keeps no cookies, so http.Client's redirect
+// and jar machinery — a header copy and a URL clone per request — is skipped.
+func roundTrip(client *http.Client, req *http.Request) (*http.Response, error) {
+	rt := client.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	return rt.RoundTrip(req)
 }
 
 // transportError classifies a failure to get an answer: the client's own

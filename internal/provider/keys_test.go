@@ -106,3 +106,37 @@ func TestAPIKeyOverride(t *testing.T) {
 		t.Errorf("Authorization = %q, want the team's key", got)
 	}
 }
+
+func TestReadUsage(t *testing.T) {
+	cases := []struct {
+		name   string
+		body   string
+		prompt int
+		nilOK  bool
+		err    bool
+	}{
+		{"usage last", `{"choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\":99}"}}],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9,"prompt_tokens_details":{"cached_tokens":1}}}`, 7, false, false},
+		{"spaces", `{"usage" :  {"prompt_tokens":3}}`, 0, true, false}, // key with a space before the colon is not found: no usage
+		{"null usage", `{"choices":[],"usage":null}`, 0, true, false},
+		{"no usage", `{"choices":[]}`, 0, true, false},
+		{"braces in strings", `{"usage":{"prompt_tokens":4,"x":"}{"}}`, 4, false, false},
+		{"malformed", `{"usage":{"prompt_tokens":4}`, 0, true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := readUsage([]byte(tc.body))
+			if (err != nil) != tc.err {
+				t.Fatalf("err = %v", err)
+			}
+			if tc.nilOK {
+				if u != nil {
+					t.Errorf("usage = %+v, want nil", u)
+				}
+				return
+			}
+			if u == nil || u.PromptTokens != tc.prompt {
+				t.Errorf("usage = %+v, want prompt %d", u, tc.prompt)
+			}
+		})
+	}
+}

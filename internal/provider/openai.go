@@ -65,27 +65,92 @@ func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, transportError(ctx, o.name, err)
 	}
-	var parsed struct {
-		Usage *wire.Usage `json:"usage"`
-	}
-	if err := json.Unmarshal(body, &parsed); err != nil {
+	usage, err := readUsage(body)
+	if err != nil {
 		return nil, malformed(o.name, err)
 	}
-	return &Response{Body: body, Usage: parsed.Usage}, nil
+	return &Response{Body: body, Usage: usage}, nil
 }
 
-func (o *OpenAI) setHeaders(h http.Header, req *Request, key string) {
-	h.Set("Content-Type", "application/json")
-	if req.Stream {
-		h.Set("Accept", "text/event-stream")
-	} else {
-		h.Set("Accept", "application/json")
+var usageKey = []byte(`"usage":`)
+
+// readUsage checks that a non-streaming body is JSON and decodes only its
+// usage object. OpenAI-compatible APIs put usage last, at the top level, so
+// it is found from the end; a quote inside a JSON string is always escaped,
+// so `"usage":` there can only be a key. The body itself is not decoded:
+// it passes to the client as it came.
+func readUsage(body []byte) (*wire.Usage, error) {
+	if !json.Valid(body) {
+		return nil, errString("response body is not valid JSON")
 	}
+	i := bytes.LastIndex(body, usageKey)
+	if i < 0 {
+		return nil, nil
+	}
+	obj := objectAt(body[i+len(usageKey):])
+	if obj == nil {
+		return nil, nil // null or not an object: no usage reported
+	}
+	var u wire.Usage
+	if err := json.Unmarshal(obj, &u); err != nil {
+		return nil, nil
+	}
+	return &u, nil
+}
+
+// objectAt returns the JSON object that b starts with (after whitespace),
+// or nil. b is part of a valid document, so braces inside strings are the
+// only thing to step over.
+func objectAt(b []byte) []byte {
+	start := 0
+	for start < len(b) && (b[start] == ' ' || b[start] == '\n' || b[start] == '\t' || b[start] == '\r') {
+		start++
+	}
+	if start == len(b) || b[start] != '{' {
+		return nil
+	}
+	depth, inString := 0, false
+	for i := start; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{':
+			depth++
+		case c == '}':
+			if depth--; depth == 0 {
+				return b[start : i+1]
+			}
+		}
+	}
+	return nil
+}
+
+// Fixed header values, shared: an http.Header value slice is only read.
+var (
+	jsonType   = []string{"application/json"}
+	acceptSSE  = []string{"text/event-stream"}
+	acceptJSON = jsonType
+)
+
+// setHeaders fills an attempt's headers: canonical names assigned directly,
+// the per-request values in one backing array.
+func (o *OpenAI) setHeaders(h http.Header, req *Request, key string) {
+	h["Content-Type"] = jsonType
+	if req.Stream {
+		h["Accept"] = acceptSSE
+	} else {
+		h["Accept"] = acceptJSON
+	}
+	v := [2]string{"Bearer " + key, req.RequestID}
+	vals := v[:]
 	if key != "" {
-		h.Set("Authorization", "Bearer "+key)
+		h["Authorization"] = vals[0:1:1]
 	}
 	if req.RequestID != "" {
-		h.Set("X-Request-Id", req.RequestID)
+		h["X-Request-Id"] = vals[1:2:2]
 	}
 	for k, v := range o.headers {
 		h.Set(k, v)
