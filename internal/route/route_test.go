@@ -96,3 +96,18 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkResolve(b *testing.B) {
+	cfg, _, err := config.Parse("t.yaml", []byte(yaml), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prof, _ := cfg.Profile("dev")
+	req := Request{Model: "chat", Criticality: "critical"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Resolve(cfg, prof, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
