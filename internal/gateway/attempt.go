@@ -216,14 +216,20 @@ func attemptStatus(x *exchange, err error) int {
 // attemptContext bounds one attempt: the connect timeout travels in the
 // context, a model's own total shortens the request's, and cancel takes the
 // cause that tells the gateway's own timers from a client that left.
+//
+// A model's total is a timer on the same cancel rather than a second
+// context: one context per attempt, and the connect timeout is carried only
+// when it differs from the dialer's default.
 func attemptContext(ctx context.Context, t config.Timeouts) (context.Context, context.CancelCauseFunc) {
 	actx, cancel := context.WithCancelCause(ctx)
-	if dl, ok := ctx.Deadline(); t.Total > 0 && (!ok || time.Until(dl) > t.Total) {
-		var stop context.CancelFunc
-		actx, stop = context.WithTimeout(actx, t.Total)
-		return provider.WithConnectTimeout(actx, t.Connect), func(cause error) { cancel(cause); stop() }
+	if t.Connect != provider.DefaultConnectTimeout {
+		actx = provider.WithConnectTimeout(actx, t.Connect)
 	}
-	return provider.WithConnectTimeout(actx, t.Connect), cancel
+	if dl, ok := ctx.Deadline(); t.Total > 0 && (!ok || time.Until(dl) > t.Total) {
+		total := time.AfterFunc(t.Total, func() { cancel(provider.ErrAttemptTimeout) })
+		return actx, func(cause error) { total.Stop(); cancel(cause) }
+	}
+	return actx, cancel
 }
 
 // writeHeaders commits the response: what happened, and the gateway's own

@@ -34,7 +34,9 @@ func WithConnectTimeout(ctx context.Context, d time.Duration) context.Context {
 	return context.WithValue(ctx, connectTimeoutKey{}, d)
 }
 
-const defaultConnectTimeout = 10 * time.Second
+// DefaultConnectTimeout bounds a connect when the context names no other;
+// it equals the configuration's default so the usual case carries nothing.
+const DefaultConnectTimeout = 5 * time.Second // keep equal to config.DefaultConnectTimeout
 
 // NewHTTPClient returns the client adapters share: keep-alive pools sized for a
 // gateway, HTTP/2 where the upstream offers it, and no overall timeout (the
@@ -47,13 +49,13 @@ func NewHTTPClient() *http.Client {
 	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d, ok := ctx.Value(connectTimeoutKey{}).(time.Duration)
 		if !ok {
-			d = defaultConnectTimeout
+			d = DefaultConnectTimeout
 		}
 		ctx, cancel := context.WithTimeout(ctx, d)
 		defer cancel()
 		return dialer.DialContext(ctx, network, addr)
 	}
-	t.TLSHandshakeTimeout = defaultConnectTimeout
+	t.TLSHandshakeTimeout = DefaultConnectTimeout
 	t.MaxIdleConns = 1024
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second

@@ -1,0 +1,58 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/tollgate-gw/tollgate/internal/gateway"
+)
+
+// cannedUpstream answers every request with the same chat completion, in
+// memory: what remains is the gateway's own work.
+type cannedUpstream struct{ body []byte }
+
+func (c cannedUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
+	io.Copy(io.Discard, r.Body)
+	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(bytes.NewReader(c.body)), ContentLength: int64(len(c.body)), Request: r}, nil
+}
+
+// discardWriter is a ResponseWriter that keeps nothing.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) Flush()                      {}
+
+const cannedCompletion = `{"id":"chatcmpl-1","object":"chat.completion","created":1767225600,"model":"m1","choices":[{"index":0,"message":{"role":"assistant","content":"` +
+	`It is 4 degrees and cloudy in Oslo today, with light wind from the west and a chance of rain later in the evening. Tomorrow looks brighter."` +
+	`},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":30,"total_tokens":42,"prompt_tokens_details":{"cached_tokens":0}}}`
+
+// BenchmarkGatewayInProcess is one proxied non-stream request through the
+// whole pipeline — ingress, auth, plan, fit, attempt, relay, settle with a
+// log line and metrics — without sockets on either side. Its allocations are
+// the gateway's own.
+func BenchmarkGatewayInProcess(b *testing.B) {
+	cfg := parseConfig(b, testConfig, "http://upstream.invalid")
+	g, err := gateway.New(cfg, gateway.Options{MasterKey: masterKey, Logger: discardLogger(),
+		Client: &http.Client{Transport: cannedUpstream{body: []byte(cannedCompletion)}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer g.Close(context.Background())
+	body := `{"model":"m1","messages":[{"role":"user","content":"What is the weather in Oslo?"}]}`
+	req, _ := http.NewRequest(http.MethodPost, "/v1/chat/completions", nil)
+	req.Header.Set("Authorization", "Bearer "+masterKey)
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		req.Body = io.NopCloser(strings.NewReader(body))
+		clear(w.h)
+		g.ServeHTTP(w, req)
+	}
+}
