@@ -15,7 +15,7 @@ import (
 
 // mockUpstreamUsage heads the --help text of "tollgate mock-upstream".
 const mockUpstreamUsage = `Usage:
-  tollgate mock-upstream [--listen ADDR] [--latency D] [--ttft D] [--tps N] [--require-key KEY]
+  tollgate mock-upstream [--listen ADDR] [--latency D] [--ttft D] [--tps N] [--reply-tokens N] [--require-key KEY]
 
 Runs a fake LLM provider speaking the OpenAI API (base URL http://ADDR/v1) and
 the Anthropic Messages API (base URL http://ADDR). Answers are deterministic.
@@ -71,6 +71,7 @@ func parseMockUpstream(args []string, stderr io.Writer) (mockUpstreamFlags, erro
 	fs.DurationVar(&f.opts.Latency, "latency", 0, "delay before the response headers, e.g. 200ms")
 	fs.DurationVar(&f.opts.TTFT, "ttft", 0, "streams: delay before the first content event")
 	fs.Float64Var(&f.opts.TokensPerSecond, "tps", 0, "streams: content tokens per second after the first; 0 is unpaced")
+	fs.IntVar(&f.opts.ReplyTokens, "reply-tokens", 0, "length of a text answer in tokens, before max_tokens cuts it; 0 is the default (12)")
 	fs.StringVar(&f.opts.RequireKey, "require-key", "", "API `KEY` clients must send (OpenAI: Authorization: Bearer KEY; Anthropic: x-api-key)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), mockUpstreamUsage)
@@ -96,6 +97,9 @@ func validateMockUpstream(f mockUpstreamFlags) error {
 	}
 	if !(f.opts.TokensPerSecond >= 0) { // also rejects NaN
 		bad = append(bad, "--tps")
+	}
+	if f.opts.ReplyTokens < 0 {
+		bad = append(bad, "--reply-tokens")
 	}
 	if len(bad) > 0 {
 		return errors.New("mock-upstream: " + strings.Join(bad, ", ") + " must not be negative")

@@ -8,7 +8,8 @@ import (
 	"unicode/utf8"
 )
 
-// replyTokens is the length of a default text answer, in tokens.
+// replyTokens is the length of a default text answer, in tokens, when
+// Options.ReplyTokens does not set another.
 const replyTokens = 12
 
 // echoWords is how many words of the last user message the answer repeats.
@@ -30,6 +31,7 @@ type turn struct {
 	tool         *tool    // the tool to call; nil answers with text
 	maxTokens    int      // cap on output tokens; 0 = none
 	stops        []string // stop sequences
+	replyTokens  int      // length of a text answer; 0 = the default replyTokens
 }
 
 // tool is a callable tool of the request.
@@ -79,7 +81,7 @@ func answerFor(t turn, choice int) answer {
 	if t.toolResults != nil {
 		full = "The tool returned: " + strings.Join(t.toolResults, "; ")
 	} else {
-		full = replyText(t.lastUser, choice)
+		full = replyText(t.lastUser, choice, t.replyTokens)
 	}
 	return cut(full, t.maxTokens, t.stops)
 }
@@ -110,8 +112,12 @@ func cut(full string, maxTokens int, stops []string) answer {
 
 // replyText is the text answer to a last user message: "Mock reply to:",
 // its first words, then words drawn from a hash of the message (and of the
-// choice number, so that choices differ), replyTokens tokens in all.
-func replyText(lastUser string, choice int) string {
+// choice number, so that choices differ), n tokens in all (replyTokens when
+// n <= 0; never fewer than the echoed words).
+func replyText(lastUser string, choice, n int) string {
+	if n <= 0 {
+		n = replyTokens
+	}
 	words := strings.Fields(lastUser)
 	if len(words) > echoWords {
 		words = words[:echoWords]
@@ -121,7 +127,7 @@ func replyText(lastUser string, choice int) string {
 	_, _ = h.Write([]byte(lastUser))
 	_, _ = h.Write([]byte{byte(choice), byte(choice >> 8)})
 	seed := h.Sum64()
-	for len(parts) < replyTokens {
+	for len(parts) < n {
 		seed = splitmix(seed)
 		parts = append(parts, vocabulary[seed%uint64(len(vocabulary))])
 	}

@@ -111,12 +111,24 @@ func TestParseFault(t *testing.T) {
 
 // The default answer is 12 tokens, echoes up to 5 words, and differs by choice.
 func TestReplyText(t *testing.T) {
-	long := replyText("one two three four five six seven", 0)
+	long := replyText("one two three four five six seven", 0, 0)
 	if !strings.HasPrefix(long, "Mock reply to: one two three four five ") || strings.Contains(long, "six") ||
 		len(splitTokens(long)) != replyTokens || !strings.HasSuffix(long, ".") {
 		t.Errorf("replyText = %q", long)
 	}
-	if replyText("x", 0) == replyText("x", 1) || replyText("x", 0) != replyText("x", 0) {
+	if replyText("x", 0, 0) == replyText("x", 1, 0) || replyText("x", 0, 0) != replyText("x", 0, 0) {
 		t.Error("choices must differ, and the same input must give the same text")
+	}
+}
+
+// Options.ReplyTokens sets the answer's length; the start stays the same.
+func TestReplyTextLength(t *testing.T) {
+	short := replyText("one two", 0, 0)
+	long := replyText("one two", 0, 200)
+	if n := len(splitTokens(long)); n != 200 || !strings.HasPrefix(long, strings.TrimSuffix(short, ".")) {
+		t.Errorf("replyText(n=200) has %d tokens: %q", n, long)
+	}
+	if got := replyText("one two three four five six", 0, 3); len(splitTokens(got)) != 8 {
+		t.Errorf("replyText(n=3) = %q, want the prefix and the echoed words only", got)
 	}
 }

@@ -62,6 +62,7 @@ func (s *Server) messages(c *call) error {
 	if err != nil {
 		return err
 	}
+	t.replyTokens = s.opts.ReplyTokens
 	if err := checkContext(c, t.promptTokens); err != nil {
 		return err
 	}

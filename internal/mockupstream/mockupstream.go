@@ -8,7 +8,7 @@
 //
 // A text answer is "Mock reply to:", the first five words of the last user
 // message, then words chosen by a hash of that message (and of the choice
-// index), 12 tokens in all; each streamed content event is one token (a word
+// index), 12 tokens in all (Options.ReplyTokens sets another length); each streamed content event is one token (a word
 // with its leading space). max_tokens and stop sequences cut it as a model
 // would. The prompt estimate is ceil(characters of all message contents / 4)
 // plus 4 per message (the Anthropic system prompt counts as one). When an
@@ -58,6 +58,10 @@ type Options struct {
 	// (OpenAI: "Authorization: Bearer K"; Anthropic: "x-api-key: K"),
 	// else the request gets a 401 in that API's format.
 	RequireKey string
+	// ReplyTokens is the length of a text answer in tokens (before
+	// max_tokens and stop sequences cut it); 0 keeps the default of 12.
+	// Benchmarks use it for realistic response sizes.
+	ReplyTokens int
 }
 
 // Server is the fake provider. It implements [http.Handler]; create it with

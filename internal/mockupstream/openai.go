@@ -77,6 +77,7 @@ func (s *Server) chatCompletions(c *call) error {
 	if err != nil {
 		return err
 	}
+	t.replyTokens = s.opts.ReplyTokens
 	if err := checkContext(c, t.promptTokens); err != nil {
 		return err
 	}

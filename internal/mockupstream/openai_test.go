@@ -386,3 +386,35 @@ func TestRequireKey(t *testing.T) {
 		t.Errorf("Anthropic with x-api-key: %d %s", code, body)
 	}
 }
+
+// Options.ReplyTokens lengthens every text answer, in both APIs; max_tokens
+// still cuts it, one stream event per token.
+func TestReplyTokensOption(t *testing.T) {
+	_, ts := start(t, mockupstream.Options{ReplyTokens: 150})
+	var full struct {
+		Choices []struct {
+			FinishReason string `json:"finish_reason"`
+		} `json:"choices"`
+		Usage struct {
+			CompletionTokens int `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	status, _, body := post(t, ts, "/v1/chat/completions", chatBody("m1", "hi", ""))
+	if err := json.Unmarshal(body, &full); status != 200 || err != nil || full.Usage.CompletionTokens != 150 || full.Choices[0].FinishReason != "stop" {
+		t.Fatalf("status %d, %+v (%v), want 150 completion tokens", status, full, err)
+	}
+	resp := send(t, ts, "/v1/chat/completions", chatBody("m1", "hi", `"stream":true,"max_tokens":20,"stream_options":{"include_usage":true}`))
+	events, err := readSSE(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := dataOf(events)
+	if n := countContaining(data, `"delta":{"content":"`); n != 20 || countContaining(data, `"finish_reason":"length"`) != 1 ||
+		countContaining(data, `"completion_tokens":20`) != 1 || data[len(data)-1] != "[DONE]" {
+		t.Errorf("stream: %d content events, want 20, a length finish, a usage chunk and [DONE]: %q", n, data)
+	}
+	status, _, body = post(t, ts, "/v1/messages", messagesBody("m1", "hi", ""), anthropicHdr...)
+	if status != 200 || !strings.Contains(string(body), `"output_tokens":150`) {
+		t.Errorf("messages: status %d %s, want 150 output tokens", status, body)
+	}
+}

@@ -1,0 +1,282 @@
+// Command benchrun is Tollgate's side-by-side benchmark: it drives the same
+// load through "direct" (the mock upstream itself), nginx, tollgate-minimal,
+// tollgate-full, Portkey and any extra target, one after another, in one run
+// on one machine, and writes the table, bench/results/<date>.{md,json} and
+// bench/RESULTS.md. See bench/README.md. Run it with "make bench".
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Response shapes (see bench/README.md): the fast mock answers replyTokens
+// tokens (a ~1.4 KB chat.completion); streams ask max_tokens streamTokens
+// (20 content chunks, then the finish chunk, a usage chunk and [DONE]).
+const (
+	replyTokens  = 150
+	streamTokens = 20
+	nonStreamMax = 256 // max_tokens of the non-stream request (bounds the budget reservation)
+)
+
+const systemPrompt = "You are a concise assistant. Answer in plain prose."
+const userPrompt = "Summarise the quarterly sales report for the leadership team in three short paragraphs."
+
+func chatBody(model string, maxTokens int, stream bool) []byte {
+	s := ""
+	if stream {
+		s = `,"stream":true,"stream_options":{"include_usage":true}`
+	}
+	return []byte(fmt.Sprintf(`{"model":%q,"max_tokens":%d,"messages":[{"role":"system","content":%q},{"role":"user","content":%q}]%s}`,
+		model, maxTokens, systemPrompt, userPrompt, s))
+}
+
+// params are the run's settings, from the environment.
+type params struct {
+	Quick        bool            `json:"quick"`
+	Duration     time.Duration   `json:"-"`
+	DurationS    float64         `json:"scenario_seconds"`
+	SoakSeconds  int             `json:"soak_seconds"`
+	SoakSteps    []int           `json:"soak_steps"`
+	SoakCap      int             `json:"soak_cap"` // largest N the file-descriptor limit allows
+	SoakRamp     float64         `json:"soak_ramp_per_s"`
+	Rates        []float64       `json:"open_rates"`
+	StreamRates  []float64       `json:"stream_rates"`
+	Conns        int             `json:"closed_conns"`
+	ReadyRuns    int             `json:"ready_runs"`
+	Benchtime    string          `json:"micro_benchtime"`
+	SkipMicro    bool            `json:"skip_micro"`
+	MaxWorkers   uint64          `json:"max_in_flight"`
+	Settle       time.Duration   `json:"-"`
+	NginxWorkers string          `json:"nginx_workers"`
+	NoFile       uint64          `json:"rlimit_nofile"`
+	targets      map[string]bool // empty: all
+	scenarios    []string        // prefixes; empty: all
+	extra        string
+}
+
+func (p params) soakTokens() int { return p.SoakSeconds * 10 }
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func envList(name string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(os.Getenv(name), func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, strings.TrimSpace(f))
+	}
+	return out
+}
+
+func loadParams() params {
+	p := params{
+		Quick:       os.Getenv("BENCH_QUICK") == "1",
+		Rates:       []float64{100, 500, 2000},
+		StreamRates: []float64{100, 500},
+		Conns:       32,
+		SoakRamp:    float64(envInt("BENCH_SOAK_RAMP", 1000)),
+		MaxWorkers:  uint64(envInt("BENCH_MAX_IN_FLIGHT", 5000)),
+		extra:       os.Getenv("BENCH_EXTRA_TARGETS"),
+	}
+	var lim syscall.Rlimit
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	p.NoFile = lim.Max
+	// A proxied stream holds two descriptors in the proxy (client side and
+	// upstream side); keep 200 for everything else.
+	p.SoakCap = int((lim.Max - 200) / 2)
+	if p.Quick {
+		p.Duration, p.SoakSeconds, p.SoakSteps = 3*time.Second, 5, []int{500}
+		p.ReadyRuns, p.Benchtime, p.Settle = 3, "300x", 500*time.Millisecond
+	} else {
+		p.Duration, p.SoakSeconds, p.SoakSteps = 20*time.Second, 60, []int{1000, 5000, 10000}
+		p.ReadyRuns, p.Benchtime, p.Settle = 5, "3000x", 2*time.Second
+	}
+	if v := envInt("BENCH_DURATION", 0); v > 0 {
+		p.Duration = time.Duration(v) * time.Second
+	}
+	p.SoakSeconds = envInt("BENCH_SOAK_SECONDS", p.SoakSeconds)
+	if steps := envList("BENCH_SOAK_STEPS"); len(steps) > 0 {
+		p.SoakSteps = nil
+		for _, s := range steps {
+			if n, err := strconv.Atoi(s); err == nil && n > 0 {
+				p.SoakSteps = append(p.SoakSteps, n)
+			}
+		}
+	}
+	p.DurationS = p.Duration.Seconds()
+	p.NginxWorkers = os.Getenv("BENCH_NGINX_WORKERS")
+	if p.NginxWorkers == "" {
+		p.NginxWorkers = "auto"
+	}
+	p.SkipMicro = os.Getenv("BENCH_SKIP_MICRO") == "1"
+	if l := envList("BENCH_TARGETS"); len(l) > 0 {
+		p.targets = map[string]bool{"direct": true}
+		for _, t := range l {
+			p.targets[t] = true
+		}
+	}
+	p.scenarios = envList("BENCH_SCENARIOS")
+	return p
+}
+
+func (p params) wantScenario(id string) bool {
+	if len(p.scenarios) == 0 {
+		return true
+	}
+	for _, s := range p.scenarios {
+		if strings.HasPrefix(id, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func main() {
+	root := flag.String("root", "..", "repository root")
+	bin := flag.String("tollgate", "", "tollgate binary (default ROOT/bin/tollgate)")
+	flag.Parse()
+	if err := run(*root, *bin); err != nil {
+		fmt.Fprintln(os.Stderr, "benchrun:", err)
+		os.Exit(1)
+	}
+}
+
+func run(root, bin string) error {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return err
+	}
+	if bin == "" {
+		bin = filepath.Join(root, "bin", "tollgate")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("%s: %w (run make build first)", bin, err)
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	p := loadParams()
+	work, err := os.MkdirTemp("", "tollgate-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	l := &lab{root: root, tollgate: bin, work: work, p: p, masterKey: randomKey(),
+		fastPort: envInt("BENCH_MOCK_PORT", 18090), slowPort: envInt("BENCH_MOCK_SLOW_PORT", 18091)}
+
+	rep := &report{Started: time.Now(), Params: p, Machine: machine(), Versions: versions(root, bin)}
+	rep.Commands = commands(p)
+	logf("benchrun: %s run, %s per scenario, soak %d s at N=%v (cap %d by RLIMIT_NOFILE=%d); work dir %s",
+		map[bool]string{true: "QUICK", false: "full"}[p.Quick], p.Duration, p.SoakSeconds, p.SoakSteps, p.SoakCap, p.NoFile, work)
+
+	if !p.SkipMicro {
+		logf("micro: go test -bench (allocations per proxied request), benchtime %s", p.Benchtime)
+		rep.Micro = runMicro(ctx, root, p.Benchtime)
+	}
+	logf("start-to-ready: %d runs of tollgate-full's config with an empty SQLite file", p.ReadyRuns)
+	rep.Ready = measureReady(ctx, l)
+
+	if err := l.startMocks(ctx); err != nil {
+		return err
+	}
+	defer l.stopMocks()
+
+	targets := []*target{l.direct(), l.nginx(), l.tollgateTarget(false), l.tollgateTarget(true), l.portkey()}
+	extras, err := parseExtra(p.extra)
+	if err != nil {
+		return err
+	}
+	for _, e := range extras {
+		targets = append(targets, l.extra(e))
+	}
+	for _, t := range targets {
+		if p.targets != nil && !p.targets[t.Name] {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		rep.Targets = append(rep.Targets, runTarget(ctx, l, t, rep))
+	}
+	rep.Finished = time.Now()
+	rep.compute()
+	return rep.write(filepath.Join(root, "bench"), os.Stdout)
+}
+
+func randomKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return "mk-bench-" + hex.EncodeToString(b)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+// runTarget starts t, checks it answers like the mock, warms it up, runs
+// every scenario against it and stops it.
+func runTarget(ctx context.Context, l *lab, t *target, rep *report) targetInfo {
+	t.info.Name, t.info.Description = t.Name, t.Description
+	logf("target %s: starting", t.Name)
+	if err := t.start(ctx); err != nil {
+		t.info.Status, t.info.Why = "failed", err.Error()
+		if isUnavailable(err) {
+			t.info.Status = "unavailable"
+		}
+		logf("target %s: %s: %v", t.Name, t.info.Status, err)
+		t.stop()
+		rep.skipAll(t.Name, t.info.Status+": "+t.info.Why)
+		return t.info
+	}
+	defer t.stop()
+	t.info.URL = t.baseURL
+	var names []string
+	for k := range t.header {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	t.info.Headers = strings.Join(names, ", ")
+	if err := validate(ctx, t, l); err != nil {
+		t.info.Status, t.info.Why = "failed", "validation: "+err.Error()
+		logf("target %s: %s", t.Name, t.info.Why)
+		rep.skipAll(t.Name, t.info.Why)
+		return t.info
+	}
+	pids := t.pids(false)
+	t.info.Processes = len(pids)
+	time.Sleep(time.Second)
+	t.info.IdleRSSMB = mb(measure(t.pids(false)).rssBytes)
+	warmUp(ctx, t, l)
+	time.Sleep(2 * time.Second)
+	t.info.WarmRSSMB = mb(measure(t.pids(false)).rssBytes)
+	t.info.Status = "ok"
+	for _, sc := range scenarios(l.p) {
+		if ctx.Err() != nil {
+			break
+		}
+		if !l.p.wantScenario(sc.id) {
+			continue
+		}
+		logf("target %s: %s", t.Name, sc.id)
+		res := runScenario(ctx, l, t, sc)
+		logf("target %s: %s: %s", t.Name, sc.id, res.brief())
+		rep.Results = append(rep.Results, res)
+		time.Sleep(l.p.Settle)
+	}
+	return t.info
+}
