@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -72,6 +73,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	tuneGC(os.Getenv)
 	cfg, demo, err := loadServeConfig(f, stderr)
 	if err != nil {
 		return err
@@ -292,6 +294,26 @@ func serveUntilDone(ctx context.Context, g *gateway.Gateway, ln net.Listener, dr
 	}
 	<-errc
 	return nil
+}
+
+// GC defaults for a proxy, used unless GOGC or GOMEMLIMIT say otherwise. A
+// gateway's live heap is small and almost everything it allocates dies with
+// its request, so collecting at 400% growth instead of 100% spends about a
+// fifth less CPU per request (bench/: 96.9 → 76.4 µs at c=32) for a few tens
+// of MB; the soft limit makes the collector work harder before memory grows
+// past 768 MiB, whatever GOGC allows.
+const (
+	gcPercent   = 400
+	memoryLimit = 768 << 20
+)
+
+func tuneGC(getenv func(string) string) {
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 }
 
 func randomKey() string {
