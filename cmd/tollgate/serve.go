@@ -82,7 +82,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if key == "" && f.demo {
 		key = randomKey()
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	// Request lines are buffered and written every 100 ms, not one write
+	// each; the deferred Close (which runs last) writes out the rest.
+	logOut := telemetry.NewLogWriter(stderr, 100*time.Millisecond)
+	defer logOut.Close(context.Background())
+	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
