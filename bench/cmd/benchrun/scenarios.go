@@ -282,9 +282,11 @@ type benchNs struct {
 // runMicro runs the gateway's end-to-end in-process benchmarks with
 // -benchmem: BenchmarkChatNonStream (client → gateway → mock in one process),
 // BenchmarkMockDirect (client → mock: what the gateway does not add) and
-// BenchmarkChatTenant (with a virtual key, limits, budget and ledger).
+// BenchmarkChatTenant (with a virtual key, limits, budget and ledger), and
+// BenchmarkGatewayInProcess (the gateway alone, no sockets: the allocation
+// target's figure).
 func runMicro(ctx context.Context, root, benchtime string) *microResult {
-	args := []string{"test", "-run", "^$", "-bench", "^(BenchmarkChatNonStream|BenchmarkMockDirect|BenchmarkChatTenant)$",
+	args := []string{"test", "-run", "^$", "-bench", "^(BenchmarkChatNonStream|BenchmarkMockDirect|BenchmarkChatTenant|BenchmarkGatewayInProcess)$",
 		"-benchmem", "-benchtime", benchtime, "-count", "1", "./internal/gateway"}
 	out := &microResult{Command: "go " + strings.Join(args, " "), Benches: map[string]benchNs{}}
 	goBin := "go"
