@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -161,7 +162,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	// Load the tokenizer's vocabulary now (about 80 ms, once) rather than
 	// inside the first request that needs a count.
-	g.bg.Go(func() { meter.TokenizerFor(config.KindOpenAI, "gpt-4o").CountChat([]byte(`{"messages":[]}`)) })
+	g.bg.Go(func() {
+		meter.TokenizerFor(config.KindOpenAI, "gpt-4o").CountChat([]byte(`{"messages":[]}`))
+		// Loading builds the vocabulary from a much larger amount of
+		// temporary data; give that back to the OS now rather than holding
+		// it until the heap grows enough for a collection.
+		debug.FreeOSMemory()
+	})
 	return g, nil
 }
 
