@@ -89,7 +89,7 @@ func (g *Gateway) chat(w http.ResponseWriter, r *http.Request, c caller) error {
 	if err != nil {
 		return x.fail(err)
 	}
-	x.requested, x.stream = *f.Model, f.Stream
+	x.requested, x.stream = f.Model, f.Stream
 	x.wantUsage = f.StreamOptions != nil && f.StreamOptions.IncludeUsage
 	x.maxOutput = f.maxOutput()
 	return x.fail(g.serve(w, r, x, body, config.TypeChat))

@@ -43,7 +43,7 @@ func FuzzInspectChat(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		f, err := inspectChat(body)
-		if err == nil && (f.Model == nil || *f.Model == "" || len(f.Messages) == 0) {
+		if err == nil && (f.Model == "" || len(f.Messages) == 0) {
 			t.Fatalf("accepted %q without model or messages", body)
 		}
 		if err != nil {
@@ -52,4 +52,28 @@ func FuzzInspectChat(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestInspectChatRoles(t *testing.T) {
+	cases := []struct {
+		body string
+		code string // "" = accepted
+	}{
+		{`{"model":"m","messages":[{"role":"user","content":"x"}]}`, ""},
+		{`{"model":"m","messages":[{"role":"\u0075ser","content":"x"}]}`, ""},
+		{`{"model":"m","messages":[{"role":"wizard"}]}`, "invalid_value"},
+		{`{"model":"m","messages":[{"role":null}]}`, "invalid_value"},
+		{`{"model":"m","messages":[{}]}`, "invalid_value"},
+		{`{"model":"m","messages":[{"role":7}]}`, "invalid_type"},
+	}
+	for _, tc := range cases {
+		_, err := inspectChat([]byte(tc.body))
+		got := ""
+		if e, ok := errors.AsType[*wire.Error](err); ok {
+			got = e.Code
+		}
+		if got != tc.code {
+			t.Errorf("inspectChat(%s) code %q (%v), want %q", tc.body, got, err, tc.code)
+		}
+	}
 }
