@@ -120,11 +120,33 @@ func printSecret(w io.Writer, secret string) {
 }
 
 func keysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return listByTeam(ctx, args, stdout, stderr, "keys list", "Lists keys, of one team or of all.", "/admin/keys",
+		func(c *admin.Client, list admin.List[admin.Key]) error {
+			names := teamNames(ctx, c)
+			tw := newTable(stdout)
+			fmt.Fprintln(tw, "ID\tTEAM\tNAME\tSTATUS\tMODELS\tTIERS\tEXPIRES\tROTATED")
+			for _, k := range list.Data {
+				expires := "-"
+				if k.ExpiresAt != nil {
+					expires = stamp(*k.ExpiresAt)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cmp.Or(names[k.TeamID], k.TeamID), k.Name, k.Status,
+					listOrAll(k.AllowedModels), listOrAll(k.AllowedTiers), expires, stamp(k.RotatedAt))
+			}
+			return tw.Flush()
+		})
+}
+
+// listByTeam runs a "[--team T]" list command: it parses the flags, GETs
+// path (limited to one team when --team is given) and passes the list to
+// show, unless --json asked for the API's own JSON.
+func listByTeam[T any](ctx context.Context, args []string, stdout, stderr io.Writer, name, about, path string,
+	show func(c *admin.Client, list admin.List[T]) error) error {
 	var (
 		conn adminFlags
 		team string
 	)
-	fs := newFlagSet("keys list", "tollgate keys list [--team T] [flags]", "Lists keys, of one team or of all.", stderr)
+	fs := newFlagSet(name, "tollgate "+name+" [--team T] [flags]", about, stderr)
 	conn.register(fs)
 	fs.StringVar(&team, "team", "", "only this team's keys (id or name)")
 	if _, err := parseFlagsOnly(fs, args); err != nil {
@@ -139,25 +161,14 @@ func keysList(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if team != "" {
 		q = url.Values{"team": {team}}
 	}
-	var list admin.List[admin.Key]
-	if err := c.Do(ctx, "GET", "/admin/keys", q, nil, &list); err != nil {
+	var list admin.List[T]
+	if err := c.Do(ctx, "GET", path, q, nil, &list); err != nil {
 		return err
 	}
 	if conn.json {
 		return printJSON(stdout, list)
 	}
-	names := teamNames(ctx, c)
-	tw := newTable(stdout)
-	fmt.Fprintln(tw, "ID\tTEAM\tNAME\tSTATUS\tMODELS\tTIERS\tEXPIRES\tROTATED")
-	for _, k := range list.Data {
-		expires := "-"
-		if k.ExpiresAt != nil {
-			expires = stamp(*k.ExpiresAt)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, cmp.Or(names[k.TeamID], k.TeamID), k.Name, k.Status,
-			listOrAll(k.AllowedModels), listOrAll(k.AllowedTiers), expires, stamp(k.RotatedAt))
-	}
-	return tw.Flush()
+	return show(c, list)
 }
 
 // teamNames maps team ids to names for display; a caller that may not list
@@ -289,43 +300,19 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func keysRotationDue(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var (
-		conn adminFlags
-		team string
-	)
-	fs := newFlagSet("keys rotation-due", "tollgate keys rotation-due [--team T] [flags]",
-		"Lists keys near or past their team's maximum key age.", stderr)
-	conn.register(fs)
-	fs.StringVar(&team, "team", "", "only this team's keys (id or name)")
-	if _, err := parseFlagsOnly(fs, args); err != nil {
-		return err
-	}
-	c, done, err := conn.connect(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer done()
-	var q url.Values
-	if team != "" {
-		q = url.Values{"team": {team}}
-	}
-	var list admin.List[tenant.RotationNotice]
-	if err := c.Do(ctx, "GET", "/admin/keys/rotation-due", q, nil, &list); err != nil {
-		return err
-	}
-	if conn.json {
-		return printJSON(stdout, list)
-	}
-	tw := newTable(stdout)
-	fmt.Fprintln(tw, "KEY\tTEAM\tNAME\tDUE\tSTATE")
-	for _, n := range list.Data {
-		state := "due soon"
-		if n.Overdue {
-			state = "OVERDUE: no longer works"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.KeyID, n.TeamID, n.Name, stamp(n.Due), state)
-	}
-	return tw.Flush()
+	return listByTeam(ctx, args, stdout, stderr, "keys rotation-due", "Lists keys near or past their team's maximum key age.",
+		"/admin/keys/rotation-due", func(_ *admin.Client, list admin.List[tenant.RotationNotice]) error {
+			tw := newTable(stdout)
+			fmt.Fprintln(tw, "KEY\tTEAM\tNAME\tDUE\tSTATE")
+			for _, n := range list.Data {
+				state := "due soon"
+				if n.Overdue {
+					state = "OVERDUE: no longer works"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.KeyID, n.TeamID, n.Name, stamp(n.Due), state)
+			}
+			return tw.Flush()
+		})
 }
 
 // parseID parses a command that takes exactly one id.
