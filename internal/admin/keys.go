@@ -61,12 +61,8 @@ func (h *Handler) writeSecret(ctx context.Context, w http.ResponseWriter, status
 
 // listKeys serves GET /admin/keys?team=…; a team's key sees its own team's.
 func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request, a Actor, _ string) error {
-	q, err := query(r, "team")
-	if err != nil {
-		return err
-	}
 	ctx := r.Context()
-	teamID, err := h.teamScope(ctx, a, q.Get("team"))
+	teamID, err := h.teamQuery(r, a)
 	if err != nil {
 		return err
 	}
@@ -168,14 +164,20 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request, a Actor, id 
 	return h.writeSecret(ctx, w, http.StatusOK, id, team, secret)
 }
 
-// rotationDue serves GET /admin/keys/rotation-due?team=….
-func (h *Handler) rotationDue(w http.ResponseWriter, r *http.Request, a Actor, _ string) error {
+// teamQuery reads a key route's only query parameter, ?team=, and resolves
+// it for the actor (a team's key is held to its own team).
+func (h *Handler) teamQuery(r *http.Request, a Actor) (string, error) {
 	q, err := query(r, "team")
 	if err != nil {
-		return err
+		return "", err
 	}
+	return h.teamScope(r.Context(), a, q.Get("team"))
+}
+
+// rotationDue serves GET /admin/keys/rotation-due?team=….
+func (h *Handler) rotationDue(w http.ResponseWriter, r *http.Request, a Actor, _ string) error {
 	ctx := r.Context()
-	teamID, err := h.teamScope(ctx, a, q.Get("team"))
+	teamID, err := h.teamQuery(r, a)
 	if err != nil {
 		return err
 	}
