@@ -187,11 +187,7 @@ func (g *Gateway) plan(r *http.Request, x *exchange) (route.Plan, error) {
 	if err != nil {
 		return plan, planError(err)
 	}
-	x.tier = plan.Tier
-	if req.Downgrade > 0 {
-		asked, _ := route.Resolve(x.st.cfg, x.st.prof, route.Request{Model: req.Model, Tier: req.Tier, Criticality: req.Criticality})
-		x.downgraded = asked.Tier != plan.Tier
-	}
+	x.tier, x.downgraded = plan.Tier, plan.Downgraded
 	if c.Principal != nil && !c.Allows(x.requested, plan.Tier) {
 		return plan, &wire.Error{Status: http.StatusForbidden, Type: "permission_error", Code: "model_not_allowed",
 			Param: "model", Message: "this key may not use model " + x.requested + " in tier " + plan.Tier}

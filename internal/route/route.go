@@ -14,7 +14,9 @@ import (
 
 // Plan is the ordered chain of models that may serve one request.
 type Plan struct {
-	Tier       string
+	Tier string
+	// Downgraded reports that Request.Downgrade moved the tier cheaper.
+	Downgraded bool
 	Candidates []*config.Model
 }
 
@@ -54,12 +56,13 @@ func Resolve(cfg *config.Config, prof *config.Profile, req Request) (Plan, error
 	if err != nil {
 		return Plan{}, err
 	}
+	asked := tier
 	tier = Cheaper(tier, req.Downgrade)
 	chain, ok := cfg.Chain(req.Model, tier)
 	if !ok {
 		return Plan{}, &UnknownModelError{Name: req.Model}
 	}
-	p := Plan{Tier: tier, Candidates: make([]*config.Model, 0, len(chain))}
+	p := Plan{Tier: tier, Downgraded: tier != asked, Candidates: make([]*config.Model, 0, len(chain))}
 	for _, m := range chain {
 		p.Candidates = append(p.Candidates, cfg.Models[m])
 	}
