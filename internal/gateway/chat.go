@@ -39,10 +39,11 @@ type exchange struct {
 	fallback bool
 	trimmed  int // messages dropped to fit the context window
 
-	downgraded   bool       // a cheaper tier than asked, by the team's budget
-	promptTokens int        // counted or estimated prompt tokens; 0 until needed
-	adm          admission  // rate-limit counts and budget reservation to settle
-	span         trace.Span // the request's trace span; nil before planning
+	downgraded   bool             // a cheaper tier than asked, by the team's budget
+	promptTokens int              // prompt tokens counted by countedBy; 0 until needed
+	countedBy    *meter.Tokenizer // the tokenizer promptTokens came from
+	adm          admission        // rate-limit counts and budget reservation to settle
+	span         trace.Span       // the request's trace span; nil before planning
 
 	// capture is set for a team whose payloads are logged: the bodies are
 	// kept (the request's as read, the response's up to the logging cap).

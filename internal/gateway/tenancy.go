@@ -223,20 +223,30 @@ func maxCost(plan route.Plan, prompt, maxOutput int) meter.Nanos {
 }
 
 // promptEstimate counts the prompt's tokens with m's tokenizer (exact for
-// OpenAI-family models, an over-estimate for others), once per request; a
-// body it cannot read counts one token per byte, which no tokenizer exceeds.
+// OpenAI-family models, an over-estimate for others); a body it cannot read
+// counts one token per byte, which no tokenizer exceeds.
 func (x *exchange) promptEstimate(body []byte, m *config.Model) int {
-	if x.promptTokens > 0 {
-		return x.promptTokens
+	if x.endpoint != provider.Chat {
+		return len(body)
 	}
-	n := len(body)
-	if x.endpoint == provider.Chat {
-		if c, err := meter.TokenizerFor(x.st.cfg.Providers[m.Provider].Kind, m.Upstream).CountChat(body); err == nil {
-			n = c
-		}
+	n, err := x.countPrompt(meter.TokenizerFor(x.st.cfg.Providers[m.Provider].Kind, m.Upstream), body)
+	if err != nil {
+		return len(body)
 	}
-	x.promptTokens = n
 	return n
+}
+
+// countPrompt counts body's prompt tokens with tok, once per request and
+// tokenizer: admission and the context-window check share the count.
+func (x *exchange) countPrompt(tok *meter.Tokenizer, body []byte) (int, error) {
+	if x.countedBy == tok && x.promptTokens > 0 {
+		return x.promptTokens, nil
+	}
+	n, err := tok.CountChat(body)
+	if err == nil {
+		x.countedBy, x.promptTokens = tok, n
+	}
+	return n, err
 }
 
 // settleAdmission replaces the reservation with the actual cost, or

@@ -26,11 +26,10 @@ func (g *Gateway) fit(x *exchange, m *config.Model, eff config.Effective, body [
 	if tok.BodyFitsWithoutCounting(body, maxOut, window) {
 		return body, nil
 	}
-	n, err := tok.CountChat(body)
+	n, err := x.countPrompt(tok, body)
 	if err != nil {
 		return nil, wire.BadRequest("invalid_value", "messages", "the messages could not be read: "+err.Error())
 	}
-	x.promptTokens = max(x.promptTokens, n)
 	if n+maxOut <= window {
 		return body, nil
 	}
