@@ -279,7 +279,7 @@ func loadServeConfig(f serveFlags, stderr io.Writer) (*config.Config, string, er
 // new connections are refused, and requests and streams in flight get up to
 // drain to finish.
 func serveUntilDone(ctx context.Context, g *gateway.Gateway, ln net.Listener, drain time.Duration) error {
-	srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := g.Server()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -290,11 +290,10 @@ func serveUntilDone(ctx context.Context, g *gateway.Gateway, ln net.Listener, dr
 	g.Drain()
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		// The drain deadline passed: cut what is left. Settle has run for
-		// every request that finished; the cut ones log as client-closed.
+	if err := srv.ShutdownWithContext(sctx); err != nil {
+		// The drain deadline passed: what is left is cut when the process
+		// exits. Settle has run for every request that finished.
 		g.Logger().Warn("drain deadline passed; closing remaining connections", slog.String("event", "drain_timeout"))
-		srv.Close()
 	}
 	<-errc
 	return nil

@@ -17,12 +17,12 @@ type explainBody struct {
 
 // explain answers how a request would be routed right now, with the live
 // breaker and latency state.
-func (g *Gateway) explain(w http.ResponseWriter, r *http.Request, c caller) error {
+func (g *Gateway) explain(hc *call, c caller) error {
 	if !c.master {
 		return &wire.Error{Status: http.StatusForbidden, Type: "permission_error", Code: "permission_denied",
 			Message: "explain needs the master key"}
 	}
-	body, err := readBody(w, r, 1<<20)
+	body, err := readBody(hc, 1<<20)
 	if err != nil {
 		return err
 	}
@@ -42,21 +42,21 @@ func (g *Gateway) explain(w http.ResponseWriter, r *http.Request, c caller) erro
 		return planError(err)
 	}
 	out, _ := json.MarshalIndent(ex, "", "  ")
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(hc.fc, http.StatusOK, out)
 	return nil
 }
 
 // alerts lists active and recent alerts (master key).
-func (g *Gateway) alerts(w http.ResponseWriter, r *http.Request, c caller) error {
+func (g *Gateway) alerts(hc *call, c caller) error {
 	if !c.master {
 		return &wire.Error{Status: http.StatusForbidden, Type: "permission_error", Code: "permission_denied",
 			Message: "alerts need the master key"}
 	}
 	if g.opts.Alerts == nil {
-		writeJSON(w, http.StatusOK, []byte(`{"active":[],"history":[]}`))
+		writeJSON(hc.fc, http.StatusOK, []byte(`{"active":[],"history":[]}`))
 		return nil
 	}
 	out, _ := json.MarshalIndent(g.opts.Alerts.Alerts(), "", "  ")
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(hc.fc, http.StatusOK, out)
 	return nil
 }

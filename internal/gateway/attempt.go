@@ -27,7 +27,7 @@ var errAllOpen = &provider.Error{Kind: provider.KindTransport, Status: http.Stat
 // attempts over its deployments while failures are retryable and the retry
 // budget allows; then the next model takes over if another model might
 // succeed. Every attempt starts again from the client's bytes.
-func (g *Gateway) attempts(ctx context.Context, w http.ResponseWriter, x *exchange, plan route.Plan, body []byte) error {
+func (g *Gateway) attempts(ctx context.Context, c *call, x *exchange, plan route.Plan, body []byte) error {
 	g.health.budget.Request()
 	var last *provider.Error
 	var unfit error // why models were skipped for their context window
@@ -43,7 +43,7 @@ func (g *Gateway) attempts(ctx context.Context, w http.ResponseWriter, x *exchan
 			return err
 		}
 		x.fallback = i > 0
-		delivered, err := g.tryModel(ctx, w, x, m, eff, mbody)
+		delivered, err := g.tryModel(ctx, c, x, m, eff, mbody)
 		if delivered {
 			return nil
 		}
@@ -85,7 +85,7 @@ func isContextLength(pe *provider.Error) bool {
 // attempt takes the next one whose breaker admits it, and retries wait their
 // backoff and need the retry budget. It reports whether the response was
 // delivered, else the last attempt's error.
-func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchange, m *config.Model, eff config.Effective, body []byte) (bool, error) {
+func (g *Gateway) tryModel(ctx context.Context, c *call, x *exchange, m *config.Model, eff config.Effective, body []byte) (bool, error) {
 	order := g.health.Order(m)
 	var last *provider.Error
 	var req *provider.Request // reused while deployments share an upstream name, as they usually do
@@ -103,7 +103,7 @@ func (g *Gateway) tryModel(ctx context.Context, w http.ResponseWriter, x *exchan
 			g.health.Breakers.Report(d.ID, route.Ignored)
 			return false, err
 		}
-		err = g.try(ctx, w, x, m, d, eff, req)
+		err = g.try(ctx, c, x, m, d, eff, req)
 		if err == nil || errors.Is(err, errDelivered) {
 			g.metrics.ObserveAttempt(d.Provider, m.Name, d.ID, deliveredOutcome(x), false)
 			return true, nil
@@ -140,11 +140,23 @@ func attemptRequest(x *exchange, d *config.Deployment, body []byte, prev *provid
 	if prev != nil && prev.Model == d.Upstream && prev.APIKey == key {
 		return prev, nil
 	}
-	up, err := upstreamBody(body, d.Upstream, x.stream)
+	up, err := upstreamBody(body, x.editsFor(body), d.Upstream, x.stream)
 	if err != nil {
 		return nil, wire.BadRequest("invalid_json", "", "the request body could not be rewritten")
 	}
 	return &provider.Request{Endpoint: x.endpoint, Body: up, Model: d.Upstream, Stream: x.stream, RequestID: x.id, APIKey: key}, nil
+}
+
+// editsFor returns where to edit body: the client's own, or a trimmed copy
+// of it, which is scanned again.
+func (x *exchange) editsFor(body []byte) bodyEdits {
+	if len(body) == len(x.body) && (len(body) == 0 || &body[0] == &x.body[0]) {
+		return x.edits
+	}
+	if f, err := inspectChat(body); err == nil {
+		return f.edits
+	}
+	return bodyEdits{}
 }
 
 // wait sleeps d unless the request's time runs out first; it reports whether
@@ -169,7 +181,7 @@ func (g *Gateway) wait(ctx context.Context, x *exchange, d time.Duration) bool {
 // try runs one attempt on deployment d and relays its answer. It returns a
 // *provider.Error when nothing has reached the client yet, so the caller may
 // try again. Its outcome feeds d's breaker and the balancer.
-func (g *Gateway) try(ctx context.Context, w http.ResponseWriter, x *exchange, m *config.Model, d *config.Deployment, eff config.Effective, req *provider.Request) error {
+func (g *Gateway) try(ctx context.Context, c *call, x *exchange, m *config.Model, d *config.Deployment, eff config.Effective, req *provider.Request) error {
 	x.attempts++
 	x.served, x.dep = m, d
 	ctx, span := g.opts.Tracer.StartAttempt(ctx, x.st.cfg.Providers[d.Provider].Kind, d.Upstream, d.ID, x.attempts)
@@ -185,14 +197,13 @@ func (g *Gateway) try(ctx context.Context, w http.ResponseWriter, x *exchange, m
 	resp, err := x.st.providers[d.Provider].Do(actx, req)
 	x.upstream += time.Since(began)
 	if err == nil && resp.Stream != nil {
-		err = g.relayStream(actx, w, x, resp.Stream, eff, streamTimers{firstByte: firstByte, idle: eff.Timeouts.Idle, cancel: cancel, began: began, done: done})
+		err = g.relayStream(actx, c, x, resp.Stream, eff, streamTimers{firstByte: firstByte, idle: eff.Timeouts.Idle, cancel: cancel, began: began, done: done})
 	} else if err == nil {
 		done(time.Since(began), true)
 		x.usage = resp.Usage
 		x.keepResponse(resp.Body)
-		w.Header().Set("Content-Length", strconv.Itoa(len(resp.Body)))
-		g.writeHeaders(w, x, "application/json")
-		w.Write(resp.Body)
+		g.writeHeaders(c, x, "application/json")
+		c.fc.Response.SetBodyRaw(resp.Body)
 	} else {
 		done(0, false)
 	}
@@ -233,34 +244,33 @@ func attemptContext(ctx context.Context, t config.Timeouts) (context.Context, co
 }
 
 // writeHeaders commits the response: what happened, and the gateway's own
-// time so far. No second status can follow.
-func (g *Gateway) writeHeaders(w http.ResponseWriter, x *exchange, contentType string) {
+// time so far. No second status can follow; a stream's handler goroutine is
+// told it may send them.
+func (g *Gateway) writeHeaders(c *call, x *exchange, contentType string) {
 	now := time.Since(x.start)
 	x.ttfb = now
 	x.overhead = max(now-x.upstream-x.waited, 0)
-	h := w.Header()
-	h.Set("Content-Type", contentType)
-	x.routeHeaders(h)
-	w.WriteHeader(http.StatusOK)
+	c.fc.Response.Header.SetContentType(contentType)
+	x.routeHeaders(c)
+	c.fc.SetStatusCode(http.StatusOK)
+	c.committed = true
+	if c.stream != nil {
+		c.stream.ready <- true
+	}
 }
 
 // routeHeaders says which model served (or failed last), and how.
-// The header names are written in canonical form and the values share one
-// backing array: a Header.Set per header would allocate a slice each.
-func (x *exchange) routeHeaders(h http.Header) {
-	v := make([]string, 7)
-	v[0], v[1], v[2] = x.served.Name, x.dep.Provider, x.dep.ID
-	v[3], v[4] = strconv.Itoa(x.attempts), strconv.FormatBool(x.fallback)
-	v[5] = strconv.FormatFloat(float64(x.overhead.Microseconds())/1000, 'f', 3, 64)
-	h["X-Tollgate-Model"] = v[0:1:1]
-	h["X-Tollgate-Provider"] = v[1:2:2]
-	h["X-Tollgate-Deployment"] = v[2:3:3]
-	h["X-Tollgate-Attempts"] = v[3:4:4]
-	h["X-Tollgate-Fallback"] = v[4:5:5]
-	h["X-Tollgate-Overhead-Ms"] = v[5:6:6]
+func (x *exchange) routeHeaders(c *call) {
+	h := &c.fc.Response.Header
+	var num [24]byte
+	h.Set("X-Tollgate-Model", x.served.Name)
+	h.Set("X-Tollgate-Provider", x.dep.Provider)
+	h.Set("X-Tollgate-Deployment", x.dep.ID)
+	h.SetBytesV("X-Tollgate-Attempts", strconv.AppendInt(num[:0], int64(x.attempts), 10))
+	h.Set("X-Tollgate-Fallback", strconv.FormatBool(x.fallback))
+	h.SetBytesV("X-Tollgate-Overhead-Ms", strconv.AppendFloat(num[:0], float64(x.overhead.Microseconds())/1000, 'f', 3, 64))
 	if x.trimmed > 0 {
-		v[6] = strconv.Itoa(x.trimmed)
-		h["X-Tollgate-Context-Trimmed"] = v[6:7:7]
+		h.SetBytesV("X-Tollgate-Context-Trimmed", strconv.AppendInt(num[:0], int64(x.trimmed), 10))
 	}
 }
 

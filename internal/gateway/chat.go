@@ -1,11 +1,13 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tollgate-gw/tollgate/internal/config"
@@ -31,7 +33,9 @@ type exchange struct {
 	criticality string
 	stream      bool
 	wantUsage   bool
-	maxOutput   int // per choice, as the client asked; 0 when it did not
+	maxOutput   int       // per choice, as the client asked; 0 when it did not
+	body        []byte    // the client's body: the server's buffer, valid until the response is out
+	edits       bodyEdits // where an attempt's body differs from body
 
 	served   *config.Model      // the model of the latest attempt
 	dep      *config.Deployment // and its deployment
@@ -77,30 +81,67 @@ func newRequestID() string {
 	return "req_" + hex.EncodeToString(b[:])
 }
 
-func (g *Gateway) chat(w http.ResponseWriter, r *http.Request, c caller) error {
-	x := g.newExchange(provider.Chat, c)
-	w.Header().Set("X-Request-Id", x.id)
-	defer g.settle(r.Context(), x)
-	body, err := readBody(w, r, x.st.cfg.Server.MaxBodyBytes)
+func (g *Gateway) chat(c *call, who caller) error {
+	x := g.newExchange(provider.Chat, who)
+	c.setHeader("X-Request-Id", x.id)
+	body, err := readBody(c, x.st.cfg.Server.MaxBodyBytes)
+	if err == nil {
+		x.keepRequest(body)
+		err = x.inspectChat(body)
+	}
+	if err == nil && x.stream {
+		g.serveStream(c, x, body)
+		return nil
+	}
+	defer g.settle(c.ctx, x)
 	if err != nil {
 		return x.fail(err)
 	}
-	x.keepRequest(body)
-	f, err := inspectChat(body)
-	if err != nil {
-		return x.fail(err)
-	}
-	x.requested, x.stream = f.Model, f.Stream
-	x.wantUsage = f.StreamOptions != nil && f.StreamOptions.IncludeUsage
-	x.maxOutput = f.maxOutput()
-	return x.fail(g.serve(w, r, x, body, config.TypeChat))
+	return x.fail(g.serve(c, x, body, config.TypeChat))
 }
 
-func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request, c caller) error {
-	x := g.newExchange(provider.Embeddings, c)
-	w.Header().Set("X-Request-Id", x.id)
-	defer g.settle(r.Context(), x)
-	body, err := readBody(w, r, x.st.cfg.Server.MaxBodyBytes)
+// inspectChat reads what the pipeline needs of a chat request.
+func (x *exchange) inspectChat(body []byte) error {
+	f, err := inspectChat(body)
+	if err != nil {
+		return err
+	}
+	x.body, x.requested, x.stream, x.edits = body, strings.Clone(f.Model), f.Stream, f.edits
+	x.wantUsage = f.IncludeUsage
+	x.maxOutput = f.maxOutput()
+	return nil
+}
+
+// serveStream runs a stream request's pipeline on its own goroutine (see
+// streamBody) and returns when the response is ready to go out: committed to
+// a stream, or complete (an error, before anything was sent).
+func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
+	c.stream = newStreamBody()
+	go func() {
+		defer c.stream.end()
+		defer g.finish(c)
+		defer g.recoverPanic(c, x)
+		err := x.fail(g.serve(c, x, body, config.TypeChat))
+		if !c.committed {
+			if err != nil {
+				writeError(c.fc, err)
+			}
+			g.settle(c.ctx, x)
+			c.stream.ready <- false
+			return
+		}
+		g.settle(c.ctx, x)
+	}()
+	if <-c.stream.ready {
+		c.fc.Response.SetBodyStream(c.stream, -1)
+	}
+}
+
+func (g *Gateway) embeddings(c *call, who caller) error {
+	x := g.newExchange(provider.Embeddings, who)
+	c.setHeader("X-Request-Id", x.id)
+	defer g.settle(c.ctx, x)
+	body, err := readBody(c, x.st.cfg.Server.MaxBodyBytes)
 	if err != nil {
 		return x.fail(err)
 	}
@@ -109,15 +150,16 @@ func (g *Gateway) embeddings(w http.ResponseWriter, r *http.Request, c caller) e
 	if err != nil {
 		return x.fail(err)
 	}
-	x.requested = *f.Model
-	return x.fail(g.serve(w, r, x, body, config.TypeEmbedding))
+	x.body, x.requested, x.edits = body, strings.Clone(f.Model), f.edits
+	return x.fail(g.serve(c, x, body, config.TypeEmbedding))
 }
 
-// keepRequest keeps the request body for payload logging; the body is
-// never modified after reading, so no copy is needed.
+// keepRequest keeps a copy of the request body for payload logging: the
+// server reuses its buffer once the response is out, and the payload writer
+// runs later.
 func (x *exchange) keepRequest(body []byte) {
 	if x.capture {
-		x.reqBody = body
+		x.reqBody = bytes.Clone(body)
 	}
 }
 
@@ -143,14 +185,14 @@ func (x *exchange) fail(err error) error {
 }
 
 // serve plans the request, admits it and runs its attempts.
-func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange, body []byte, kind string) error {
-	plan, err := g.plan(r, x)
+func (g *Gateway) serve(c *call, x *exchange, body []byte, kind string) error {
+	plan, err := g.plan(c, x)
 	if err != nil {
 		return err
 	}
-	w.Header().Set("X-Tollgate-Tier", plan.Tier)
+	c.setHeader("X-Tollgate-Tier", plan.Tier)
 	if x.downgraded {
-		w.Header().Set("X-Tollgate-Downgraded", "true")
+		c.setHeader("X-Tollgate-Downgraded", "true")
 	}
 	for _, m := range plan.Candidates {
 		if m.Type != kind {
@@ -158,17 +200,15 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange, bod
 				"model "+m.Name+" is a "+m.Type+" model and cannot serve this endpoint")
 		}
 	}
-	if err := g.admit(r.Context(), w, x, plan, body); err != nil {
+	if err := g.admit(c, x, plan, body); err != nil {
 		return err
 	}
-	ctx, span := g.opts.Tracer.StartRequest(r.Context(), operationName(x.endpoint), x.requested, x.id)
+	ctx, span := g.opts.Tracer.StartRequest(c.ctx, operationName(x.endpoint), x.requested, x.id)
 	x.span = span
-	ctx, cancel := context.WithTimeout(ctx, x.st.prof.RequestTimeout)
-	defer cancel()
-	err = g.attempts(ctx, w, x, plan, body)
-	if err != nil && x.served != nil {
+	err = g.attempts(ctx, c, x, plan, body)
+	if err != nil && x.served != nil && !c.committed {
 		x.overhead = max(time.Since(x.start)-x.upstream-x.waited, 0)
-		x.routeHeaders(w.Header())
+		x.routeHeaders(c)
 	}
 	return err
 }
@@ -176,14 +216,14 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, x *exchange, bod
 // plan resolves the tier and chain: the request's tier header, else its
 // criticality (or the key's default), moved cheaper when the team is past its
 // budget's downgrade point; then checks the key may use them.
-func (g *Gateway) plan(r *http.Request, x *exchange) (route.Plan, error) {
+func (g *Gateway) plan(hc *call, x *exchange) (route.Plan, error) {
 	c := x.caller
-	x.criticality = r.Header.Get("X-Tollgate-Criticality")
+	x.criticality = hc.header("X-Tollgate-Criticality")
 	if x.criticality == "" && c.Principal != nil {
 		x.criticality = c.Key.DefaultCriticality
 	}
-	req := route.Request{Model: x.requested, Tier: r.Header.Get("X-Tollgate-Tier"), Criticality: x.criticality,
-		Downgrade: g.downgrade(r.Context(), c)}
+	req := route.Request{Model: x.requested, Tier: hc.header("X-Tollgate-Tier"), Criticality: x.criticality,
+		Downgrade: g.downgrade(hc.ctx, c)}
 	plan, err := route.Resolve(x.st.cfg, x.st.prof, req)
 	if err != nil {
 		return plan, planError(err)

@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+
 	"github.com/tollgate-gw/tollgate/internal/admin"
 	"github.com/tollgate-gw/tollgate/internal/alert"
 	"github.com/tollgate-gw/tollgate/internal/config"
@@ -85,31 +88,37 @@ type Ledger interface {
 	Append(ctx context.Context, r meter.Record) error
 }
 
-// AdminHandler serves /admin/ for an authenticated actor.
+// AdminHandler serves /admin/ for an authenticated actor. It is a net/http
+// handler: admin calls are rare, and the admin API also runs in-process for
+// the CLI.
 type AdminHandler interface {
 	ServeAdmin(w http.ResponseWriter, r *http.Request, a admin.Actor) error
 }
 
-// Gateway serves the OpenAI-compatible API. Create it with New, serve it as
-// an http.Handler, and Close it to stop what it started.
+// Gateway serves the OpenAI-compatible API. Create it with New, serve it
+// with Server, and Close it to stop what it started.
 type Gateway struct {
-	opts      Options
-	masterKey []byte
-	log       *slog.Logger
-	client    *http.Client
-	state     atomic.Pointer[snapshot]
-	draining  atomic.Bool
-	health    *health // set by the first Reload, before any request
-	metrics   *telemetry.Metrics
-	rates     *limit.RateLimiter
-	budgets   *limit.Budgets
-	provKeys  *providerKeys
+	opts       Options
+	masterKey  []byte
+	log        *slog.Logger
+	client     *http.Client
+	state      atomic.Pointer[snapshot]
+	draining   atomic.Bool
+	health     *health // set by the first Reload, before any request
+	metrics    *telemetry.Metrics
+	rates      *limit.RateLimiter
+	budgets    *limit.Budgets
+	provKeys   *providerKeys
+	departures *departures
+	// metricsHandler serves /metrics on the API port (ServeMetrics).
+	metricsHandler fasthttp.RequestHandler
 	// softWarned remembers "team@period" once its soft threshold was logged.
 	softWarned sync.Map
 
-	mu    sync.Mutex // guards mocks and serializes Reload
-	mocks map[string]mockServer
-	bg    sync.WaitGroup // background work New starts; Close waits for it
+	closeOnce sync.Once
+	mu        sync.Mutex // guards mocks and serializes Reload
+	mocks     map[string]mockServer
+	bg        sync.WaitGroup // background work New starts; Close waits for it
 }
 
 // snapshot is everything a request reads from configuration. A request loads
@@ -156,6 +165,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.rates = limit.NewRateLimiter(g.opts.Now, maxRateScopes)
 	g.budgets = limit.NewBudgets(g.opts.Now, g.loadSpend)
 	g.provKeys = &providerKeys{lookup: g.opts.Env, env: map[string]string{}}
+	g.metricsHandler = fasthttpadaptor.NewFastHTTPHandler(g.metrics.Handler())
+	g.departures = newDepartures()
+	g.bg.Go(g.departures.run)
 	if err := g.Reload(cfg); err != nil {
 		g.Close(context.Background())
 		return nil, err
@@ -256,6 +268,7 @@ func (g *Gateway) Drain() { g.draining.Store(true) }
 
 // Close stops what New started.
 func (g *Gateway) Close(ctx context.Context) error {
+	g.closeOnce.Do(func() { close(g.departures.stop) })
 	g.bg.Wait()
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -265,52 +278,6 @@ func (g *Gateway) Close(ctx context.Context) error {
 		delete(g.mocks, name)
 	}
 	return errors.Join(errs...)
-}
-
-// ServeHTTP routes by path. A plain switch rather than a pattern mux: every
-// wrong method and unknown path must leave as an OpenAI error envelope.
-func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch path := r.URL.Path; path {
-	case "/v1/chat/completions", "/chat/completions":
-		g.api(w, r, http.MethodPost, g.chat)
-	case "/v1/embeddings", "/embeddings":
-		g.api(w, r, http.MethodPost, g.embeddings)
-	case "/v1/models", "/models":
-		g.api(w, r, http.MethodGet, g.models)
-	case "/admin/explain":
-		g.api(w, r, http.MethodPost, g.explain)
-	case "/admin/alerts":
-		g.api(w, r, http.MethodGet, g.alerts)
-	case "/metrics":
-		if g.opts.ServeMetrics {
-			g.metrics.Handler().ServeHTTP(w, r)
-			return
-		}
-		g.notFound(w, r)
-	case "/healthz":
-		writeJSON(w, http.StatusOK, []byte(`{"status":"ok"}`))
-	case "/readyz":
-		if g.draining.Load() {
-			writeJSON(w, http.StatusServiceUnavailable, []byte(`{"status":"draining"}`))
-			return
-		}
-		writeJSON(w, http.StatusOK, []byte(`{"status":"ready"}`))
-	default:
-		if strings.HasPrefix(path, "/v1/models/") {
-			g.api(w, r, http.MethodGet, g.model)
-			return
-		}
-		if strings.HasPrefix(path, "/admin/") && g.opts.Admin != nil {
-			g.api(w, r, r.Method, g.admin)
-			return
-		}
-		g.notFound(w, r)
-	}
-}
-
-func (g *Gateway) notFound(w http.ResponseWriter, r *http.Request) {
-	wire.WriteError(w, &wire.Error{Status: http.StatusNotFound, Type: "invalid_request_error",
-		Code: "unknown_endpoint", Message: fmt.Sprintf("unknown endpoint: %s %s", r.Method, r.URL.Path)})
 }
 
 // breakerChanged publishes a breaker transition to metrics and alerts.
@@ -331,51 +298,24 @@ func breakerGauge(s route.State) int {
 	return 0
 }
 
-// handler serves one authenticated API call.
-type handler func(w http.ResponseWriter, r *http.Request, c caller) error
-
-func (g *Gateway) api(w http.ResponseWriter, r *http.Request, method string, h handler) {
-	if r.Method != method {
-		w.Header().Set("Allow", method)
-		wire.WriteError(w, &wire.Error{Status: http.StatusMethodNotAllowed, Type: "invalid_request_error",
-			Code: "method_not_allowed", Message: fmt.Sprintf("%s %s is not supported; use %s", r.Method, r.URL.Path, method)})
-		return
-	}
-	c, err := g.authenticate(r.Context(), r)
-	if err != nil {
-		wire.WriteError(w, err)
-		return
-	}
-	g.metrics.InFlight(1)
-	defer g.metrics.InFlight(-1)
-	if err := h(w, r, c); err != nil {
-		wire.WriteError(w, err)
-	}
+func (g *Gateway) isMaster(key []byte) bool {
+	return subtle.ConstantTimeCompare(key, g.masterKey) == 1
 }
 
-func (g *Gateway) isMaster(key string) bool {
-	return subtle.ConstantTimeCompare([]byte(key), g.masterKey) == 1
-}
-
-// admin passes /admin/ calls to the admin API with who is calling.
-func (g *Gateway) admin(w http.ResponseWriter, r *http.Request, c caller) error {
-	return g.opts.Admin.ServeAdmin(w, r, admin.Actor{Master: c.master, TeamID: c.teamID(), KeyID: c.keyID()})
-}
-
-func (g *Gateway) models(w http.ResponseWriter, r *http.Request, _ caller) error {
-	writeJSON(w, http.StatusOK, g.state.Load().modelsBody)
+func (g *Gateway) models(c *call, _ caller) error {
+	writeJSON(c.fc, http.StatusOK, g.state.Load().modelsBody)
 	return nil
 }
 
-func (g *Gateway) model(w http.ResponseWriter, r *http.Request, _ caller) error {
-	name := strings.TrimPrefix(r.URL.Path, "/v1/models/")
+func (g *Gateway) model(c *call, _ caller) error {
+	name := strings.TrimPrefix(string(c.fc.Path()), "/v1/models/")
 	st := g.state.Load()
 	if _, ok := st.cfg.Chain(name, st.prof.DefaultTier); !ok {
 		return &wire.Error{Status: http.StatusNotFound, Type: "invalid_request_error", Code: "model_not_found",
 			Param: "model", Message: fmt.Sprintf("model %q does not exist", name)}
 	}
 	b, _ := json.Marshal(modelEntry{ID: name, Object: "model", OwnedBy: "tollgate"})
-	writeJSON(w, http.StatusOK, b)
+	writeJSON(c.fc, http.StatusOK, b)
 	return nil
 }
 
@@ -398,10 +338,4 @@ func modelList(cfg *config.Config) []byte {
 	}
 	b, _ := json.Marshal(list)
 	return b
-}
-
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(body)
 }

@@ -6,14 +6,17 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/valyala/fasthttp"
 
 	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/gateway"
@@ -81,9 +84,25 @@ func startStackWith(t testing.TB, yaml string, opts ...func(*gateway.Options)) *
 		t.Fatalf("gateway.New: %v", err)
 	}
 	t.Cleanup(func() { g.Close(context.Background()) })
-	gw := httptest.NewServer(g)
-	t.Cleanup(gw.Close)
-	return &stack{url: gw.URL + "/v1", mock: mock, logs: logs, gw: g, mockURL: up.URL}
+	return &stack{url: serve(t, g.Server()) + "/v1", mock: mock, logs: logs, gw: g, mockURL: up.URL}
+}
+
+// serve runs srv on a loopback port until the test ends and returns its URL.
+func serve(t testing.TB, srv *fasthttp.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.ShutdownWithContext(ctx)
+		<-done
+	})
+	return "http://" + ln.Addr().String()
 }
 
 func parseConfig(t testing.TB, yaml, mockURL string) *config.Config {

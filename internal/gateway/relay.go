@@ -30,7 +30,7 @@ type streamTimers struct {
 // invisibly. After that every chunk is written and flushed as it arrives,
 // and a failure ends the stream with an error event, never with [DONE],
 // which would look like success.
-func (g *Gateway) relayStream(ctx context.Context, w http.ResponseWriter, x *exchange, s provider.Stream, eff config.Effective, tm streamTimers) error {
+func (g *Gateway) relayStream(ctx context.Context, c *call, x *exchange, s provider.Stream, eff config.Effective, tm streamTimers) error {
 	defer s.Close()
 	idle := time.AfterFunc(time.Hour, func() { tm.cancel(provider.ErrAttemptTimeout) })
 	defer idle.Stop()
@@ -48,14 +48,12 @@ func (g *Gateway) relayStream(ctx context.Context, w http.ResponseWriter, x *exc
 		return err
 	}
 	tm.done(time.Since(tm.began), true)
-	h := w.Header()
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	g.writeHeaders(w, x, "text/event-stream")
+	c.setHeader("Cache-Control", "no-cache")
+	c.setHeader("X-Accel-Buffering", "no")
+	g.writeHeaders(c, x, "text/event-stream")
 	g.metrics.OpenStreams(1)
 	defer g.metrics.OpenStreams(-1)
-	rc := http.NewResponseController(w)
-	out := &sseWriter{w: w, rc: rc, buf: make([]byte, 0, 4096)}
+	out := &sseWriter{body: c.stream, buf: make([]byte, 0, 4096)}
 	for _, c := range held.chunks {
 		if x.keep(c) && out.write(x, c) != nil {
 			return x.aborted(499, "client_closed_request")
@@ -156,27 +154,22 @@ func emptyString(chunk, key []byte) bool {
 	}
 }
 
-// sseWriter writes events and flushes each one.
+// sseWriter writes events; each goes out as soon as it is written.
 type sseWriter struct {
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	buf []byte
+	body *streamBody
+	buf  []byte
 }
 
 func (s *sseWriter) write(x *exchange, chunk []byte) error {
 	x.keepResponse(chunk)
 	x.keepResponse(newline)
 	s.buf = append(append(append(s.buf[:0], "data: "...), chunk...), "\n\n"...)
-	if _, err := s.w.Write(s.buf); err != nil {
-		return err
-	}
-	return s.rc.Flush()
+	return s.body.write(s.buf)
 }
 
-func (s *sseWriter) done() {
-	s.w.Write([]byte("data: [DONE]\n\n"))
-	s.rc.Flush()
-}
+var doneEvent = []byte("data: [DONE]\n\n")
+
+func (s *sseWriter) done() { s.body.write(doneEvent) }
 
 // streamFailed ends a stream that broke after its first byte.
 func (g *Gateway) streamFailed(out *sseWriter, x *exchange, err error) error {
@@ -192,8 +185,7 @@ func (g *Gateway) streamFailed(out *sseWriter, x *exchange, err error) error {
 			e.Code, e.Message = pe.Code, "upstream error mid-stream: "+pe.Message
 		}
 	}
-	out.w.Write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
-	out.rc.Flush()
+	out.body.write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
 	return x.aborted(e.Status, e.Code)
 }
 

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/limit"
@@ -44,19 +47,20 @@ func (c caller) keyID() string {
 // authenticate accepts the master key or a virtual key, as a Bearer token or
 // x-api-key. The master key is compared in constant time; virtual keys are
 // found by their hash (tenant.Service).
-func (g *Gateway) authenticate(ctx context.Context, r *http.Request) (caller, error) {
-	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+func (g *Gateway) authenticate(c *call) (caller, error) {
+	h := &c.fc.Request.Header
+	key, ok := bytes.CutPrefix(h.Peek("Authorization"), bearer)
 	if !ok {
-		key = r.Header.Get("x-api-key")
+		key = h.Peek("x-api-key")
 	}
 	switch {
-	case key == "":
+	case len(key) == 0:
 		return caller{}, &wire.Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: "missing_api_key",
 			Message: "no API key: send Authorization: Bearer <key>"}
 	case g.isMaster(key):
 		return caller{master: true}, nil
 	case g.opts.Tenants != nil:
-		p, err := g.opts.Tenants.Authenticate(ctx, key)
+		p, err := g.opts.Tenants.Authenticate(c.ctx, string(key))
 		if ae, ok := errors.AsType[*tenant.AuthError](err); ok {
 			return caller{}, &wire.Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: ae.Code, Message: ae.Message}
 		}
@@ -94,7 +98,7 @@ func (g *Gateway) downgrade(ctx context.Context, c caller) int {
 // admit applies the rate limits of the key, the team and the primary model,
 // then reserves the request's maximum cost against the key's and the team's
 // budgets, all before any upstream call.
-func (g *Gateway) admit(ctx context.Context, w http.ResponseWriter, x *exchange, plan route.Plan, body []byte) error {
+func (g *Gateway) admit(c *call, x *exchange, plan route.Plan, body []byte) error {
 	x.adm.rules = g.rateRules(x.caller, plan.Candidates[0])
 	scopes := budgetScopes(x.caller)
 	if len(x.adm.rules) == 0 && len(scopes) == 0 {
@@ -107,7 +111,7 @@ func (g *Gateway) admit(ctx context.Context, w http.ResponseWriter, x *exchange,
 		if err != nil {
 			return err
 		}
-		setRateHeaders(w.Header(), d.Headers)
+		setRateHeaders(&c.fc.Response.Header, d.Headers)
 		if !d.OK && d.Reason == limit.ReasonTooLarge {
 			x.adm.rules = nil
 			return wire.BadRequest("tokens_exceed_rate_limit", "messages", fmt.Sprintf(
@@ -126,10 +130,10 @@ func (g *Gateway) admit(ctx context.Context, w http.ResponseWriter, x *exchange,
 		return nil
 	}
 	amount := maxCost(plan, prompt, x.maxOutput)
-	res, err := g.budgets.Reserve(ctx, scopes, amount)
+	res, err := g.budgets.Reserve(c.ctx, scopes, amount)
 	if ee, ok := errors.AsType[*limit.ExceededError](err); ok {
 		g.metrics.BudgetRejected(x.caller.teamID())
-		w.Header().Set("X-Should-Retry", "false")
+		c.setHeader("X-Should-Retry", "false")
 		return &wire.Error{Status: http.StatusPaymentRequired, Type: "insufficient_quota", Code: "budget_exceeded",
 			Message: fmt.Sprintf("the budget of %s is exhausted: %s spent and %s reserved of %s", ee.Scope,
 				usd(ee.Spent), usd(ee.Reserved), usd(ee.Limit))}
@@ -275,18 +279,21 @@ func (g *Gateway) settleAdmission(x *exchange, cost meter.Nanos, served bool) {
 }
 
 // setRateHeaders writes OpenAI's x-ratelimit-* family from the tightest rule.
-func setRateHeaders(h http.Header, s limit.State) {
+func setRateHeaders(h *fasthttp.ResponseHeader, s limit.State) {
+	var num [24]byte
 	if s.LimitRequests > 0 {
-		h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(s.LimitRequests))
-		h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(max(s.RemainingRequests, 0)))
+		h.SetBytesV("X-Ratelimit-Limit-Requests", strconv.AppendInt(num[:0], int64(s.LimitRequests), 10))
+		h.SetBytesV("X-Ratelimit-Remaining-Requests", strconv.AppendInt(num[:0], int64(max(s.RemainingRequests, 0)), 10))
 		h.Set("X-Ratelimit-Reset-Requests", s.ResetRequests.Round(time.Millisecond).String())
 	}
 	if s.LimitTokens > 0 {
-		h.Set("X-Ratelimit-Limit-Tokens", strconv.Itoa(s.LimitTokens))
-		h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(max(s.RemainingTokens, 0)))
+		h.SetBytesV("X-Ratelimit-Limit-Tokens", strconv.AppendInt(num[:0], int64(s.LimitTokens), 10))
+		h.SetBytesV("X-Ratelimit-Remaining-Tokens", strconv.AppendInt(num[:0], int64(max(s.RemainingTokens, 0)), 10))
 		h.Set("X-Ratelimit-Reset-Tokens", s.ResetTokens.Round(time.Millisecond).String())
 	}
 }
+
+var bearer = []byte("Bearer ")
 
 // providerKeys resolves a team's allocated upstream keys from the
 // environment, once per variable.

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"github.com/valyala/fasthttp"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -99,12 +100,13 @@ func startTenantStackWith(t testing.TB, yaml string, opts ...func(*gateway.Optio
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Close(ctx) })
-	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := g.Server()
+	inner := srv.Handler
+	srv.Handler = func(fc *fasthttp.RequestCtx) {
 		ts.hits.Add(1)
-		g.ServeHTTP(w, r)
-	}))
-	t.Cleanup(gw.Close)
-	ts.stack = &stack{url: gw.URL + "/v1", mock: mock, mockURL: up.URL, gw: g, logs: &syncBuffer{}}
+		inner(fc)
+	}
+	ts.stack = &stack{url: serve(t, srv) + "/v1", mock: mock, mockURL: up.URL, gw: g, logs: &syncBuffer{}}
 	return ts
 }
 
