@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -74,6 +75,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	tuneGC(os.Getenv)
+	if path := os.Getenv("TOLLGATE_CPUPROFILE"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	cfg, demo, err := loadServeConfig(f, stderr)
 	if err != nil {
 		return err
@@ -86,7 +94,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// each; the deferred Close (which runs last) writes out the rest.
 	logOut := telemetry.NewLogWriter(stderr, 100*time.Millisecond)
 	defer logOut.Close(context.Background())
-	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	log := slog.New(telemetry.NewJSONHandler(logOut, nil))
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -317,6 +325,20 @@ func tuneGC(getenv func(string) string) {
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
+}
+
+// startCPUProfile profiles the whole run into path (TOLLGATE_CPUPROFILE, a
+// diagnostic: go tool pprof reads it after the process exits).
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func randomKey() string {

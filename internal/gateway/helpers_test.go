@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/gateway"
 	"github.com/tollgate-gw/tollgate/internal/mockupstream"
+	"github.com/tollgate-gw/tollgate/internal/telemetry"
 )
 
 const masterKey = "tg-test-master"
@@ -75,7 +76,7 @@ func startStackWith(t testing.TB, yaml string, opts ...func(*gateway.Options)) *
 	up := httptest.NewServer(mock)
 	t.Cleanup(up.Close)
 	logs := &syncBuffer{}
-	o := gateway.Options{MasterKey: masterKey, Logger: slog.New(slog.NewJSONHandler(logs, nil))}
+	o := gateway.Options{MasterKey: masterKey, Logger: slog.New(telemetry.NewJSONHandler(logs, nil))}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -104,10 +104,21 @@ func (g *Gateway) admit(c *call, x *exchange, plan route.Plan, body []byte) erro
 	if len(x.adm.rules) == 0 && len(scopes) == 0 {
 		return nil
 	}
-	prompt := x.promptEstimate(body, plan.Candidates[0])
+	// Admission starts from a bound on the prompt that needs no tokenizer;
+	// only a refusal is worth an exact count, and then the same question is
+	// asked again. A refused Admit or Reserve changes nothing, so nothing is
+	// counted twice; an admitted estimate is corrected when the request
+	// settles, as an exact one is.
+	m := plan.Candidates[0]
+	prompt, exact := x.promptBound(body, m)
 	if len(x.adm.rules) > 0 {
 		x.adm.tokens = prompt + x.maxOutput
 		d, err := g.rates.Admit(x.adm.rules, x.adm.tokens)
+		if err == nil && !d.OK && !exact {
+			prompt, exact = x.promptEstimate(body, m), true
+			x.adm.tokens = prompt + x.maxOutput
+			d, err = g.rates.Admit(x.adm.rules, x.adm.tokens)
+		}
 		if err != nil {
 			return err
 		}
@@ -131,6 +142,10 @@ func (g *Gateway) admit(c *call, x *exchange, plan route.Plan, body []byte) erro
 	}
 	amount := maxCost(plan, prompt, x.maxOutput)
 	res, err := g.budgets.Reserve(c.ctx, scopes, amount)
+	if _, refused := errors.AsType[*limit.ExceededError](err); refused && !exact {
+		amount = maxCost(plan, x.promptEstimate(body, m), x.maxOutput)
+		res, err = g.budgets.Reserve(c.ctx, scopes, amount)
+	}
 	if ee, ok := errors.AsType[*limit.ExceededError](err); ok {
 		g.metrics.BudgetRejected(x.caller.teamID())
 		c.setHeader("X-Should-Retry", "false")
@@ -224,6 +239,19 @@ func maxCost(plan route.Plan, prompt, maxOutput int) meter.Nanos {
 		most = max(most, m.Price.Input.Of(prompt)+m.Price.Output.Of(out))
 	}
 	return most
+}
+
+// promptBound is an upper bound of promptEstimate from the body's length
+// (meter.Tokenizer.PromptBound), or the count itself when no bound can be
+// promised; exact reports which.
+func (x *exchange) promptBound(body []byte, m *config.Model) (n int, exact bool) {
+	if x.endpoint != provider.Chat {
+		return len(body), true
+	}
+	if n, ok := meter.TokenizerFor(x.st.cfg.Providers[m.Provider].Kind, m.Upstream).PromptBound(body); ok {
+		return n, false
+	}
+	return x.promptEstimate(body, m), true
 }
 
 // promptEstimate counts the prompt's tokens with m's tokenizer (exact for

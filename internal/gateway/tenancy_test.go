@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/meter"
 	"github.com/tollgate-gw/tollgate/internal/mockupstream"
 	"github.com/tollgate-gw/tollgate/internal/store"
+	"github.com/tollgate-gw/tollgate/internal/telemetry"
 	"github.com/tollgate-gw/tollgate/internal/tenant"
 )
 
@@ -345,7 +346,7 @@ func TestLedgerComplete(t *testing.T) {
 // Crossing a budget's soft threshold is logged once per period.
 func TestBudgetSoftThresholdLogged(t *testing.T) {
 	logs := &syncBuffer{}
-	ts := startTenantStack(t, func(o *gateway.Options) { o.Logger = slog.New(slog.NewJSONHandler(logs, nil)) })
+	ts := startTenantStack(t, func(o *gateway.Options) { o.Logger = slog.New(telemetry.NewJSONHandler(logs, nil)) })
 	team := ts.team(t, &tenant.Team{Name: "soft", Budget: &tenant.Budget{Limit: 1_000_000_000, Period: tenant.PeriodMonthly, SoftPercent: 50}})
 	ts.st.AppendUsage(context.Background(), []meter.Record{{Time: ts.clock.Now(), RequestID: "req_soft", TeamID: team.ID,
 		Cost: 600_000_000, Status: 200}})

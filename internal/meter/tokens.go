@@ -410,6 +410,17 @@ func (t *Tokenizer) BodyFitsWithoutCounting(body []byte, maxOutput, window int) 
 	return !escapesASCII(body) && utf8.Valid(body)
 }
 
+// PromptBound returns an upper bound of CountChat(body) without counting:
+// the length bound of FitsWithoutCounting plus imageHigh per "image_url".
+// ok is false where BodyFitsWithoutCounting would decline (invalid UTF-8,
+// escaped ASCII). Like it, it holds only for bodies CountChat accepts.
+func (t *Tokenizer) PromptBound(body []byte) (n int, ok bool) {
+	if escapesASCII(body) || !utf8.Valid(body) {
+		return 0, false
+	}
+	return t.scale(len(body)) + bytes.Count(body, imageURLLiteral)*t.imageHigh, true
+}
+
 // escapesASCII reports whether body has a \u00XX escape of a printable ASCII
 // character (0x20–0x7f), which could spell "image_url" where
 // bytes.Count cannot see it. Encoders escape control characters (\u000a,

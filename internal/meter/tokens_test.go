@@ -446,6 +446,9 @@ func checkFits(t *testing.T, tok *Tokenizer, body []byte, maxOut int) {
 	}
 	images := bytes.Count(body, imageURLLiteral)
 	window := tok.scale(len(body)) + maxOut + images*tok.imageHigh
+	if bound, ok := tok.PromptBound(body); ok && n > bound {
+		t.Fatalf("%s: PromptBound %d but count %d\n%s", tok.Name(), bound, n, body)
+	}
 	fits := tok.BodyFitsWithoutCounting(body, maxOut, window)
 	if fits && n+maxOut > window {
 		t.Fatalf("%s: BodyFitsWithoutCounting(len %d, %d, %d) = true but count %d + %d > %d\n%s",
@@ -632,6 +635,9 @@ func FuzzCountChat(f *testing.F) {
 			window := tok.scale(len(body)) + bytes.Count(body, imageURLLiteral)*tok.imageHigh
 			if tok.BodyFitsWithoutCounting(body, 0, window) && n > window {
 				t.Fatalf("%s: fits in %d without counting, but counts %d", tok.Name(), window, n)
+			}
+			if bound, ok := tok.PromptBound(body); ok && n > bound {
+				t.Fatalf("%s: PromptBound %d, but counts %d", tok.Name(), bound, n)
 			}
 		}
 	})

@@ -418,9 +418,9 @@ func TestWriterPushBack(t *testing.T) {
 		}
 	}
 
+	start := time.Now() // before the deadline is set, so the wait measured is never shorter than it
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	err := w.Append(ctx, testRecord(3))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Append(3) on a full queue = %v, want context.DeadlineExceeded", err)

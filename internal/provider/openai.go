@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/tollgate-gw/tollgate/internal/wire"
 )
 
@@ -80,7 +82,7 @@ var usageKey = []byte(`"usage":`)
 // so `"usage":` there can only be a key. The body itself is not decoded:
 // it passes to the client as it came.
 func readUsage(body []byte) (*wire.Usage, error) {
-	if !json.Valid(body) {
+	if !gjson.ValidBytes(body) {
 		return nil, errString("response body is not valid JSON")
 	}
 	i := bytes.LastIndex(body, usageKey)
@@ -91,11 +93,8 @@ func readUsage(body []byte) (*wire.Usage, error) {
 	if obj == nil {
 		return nil, nil // null or not an object: no usage reported
 	}
-	var u wire.Usage
-	if err := json.Unmarshal(obj, &u); err != nil {
-		return nil, nil
-	}
-	return &u, nil
+	u, _ := wire.ParseUsage(obj)
+	return u, nil
 }
 
 // objectAt returns the JSON object that b starts with (after whitespace),

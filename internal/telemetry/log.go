@@ -49,6 +49,9 @@ func LogRequest(ctx context.Context, log *slog.Logger, r *Request) {
 	if r.Status >= 500 {
 		level = slog.LevelWarn
 	}
+	if h, ok := log.Handler().(*JSONHandler); ok && h.logRequest(level, r) {
+		return
+	}
 	if !log.Enabled(ctx, level) {
 		return
 	}

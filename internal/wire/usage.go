@@ -1,5 +1,11 @@
 package wire
 
+import (
+	"unsafe"
+
+	"github.com/tidwall/gjson"
+)
+
 // Usage is OpenAI's usage object, as providers report it and as the gateway
 // meters it. Anthropic's cache-creation tokens travel in
 // prompt_tokens_details.cache_write_tokens, so they survive a stream's usage chunk.
@@ -36,4 +42,37 @@ func (u *Usage) CacheWriteTokens() int {
 		return 0
 	}
 	return u.PromptDetails.CacheWriteTokens
+}
+
+// ParseUsage reads a usage object in one pass over its bytes (no reflection:
+// it runs on every response). ok is false when raw is not a JSON object;
+// raw must be valid JSON. Numbers that are not integers read as their
+// integer part.
+func ParseUsage(raw []byte) (u *Usage, ok bool) {
+	r := gjson.Parse(unsafe.String(unsafe.SliceData(raw), len(raw)))
+	if !r.IsObject() {
+		return nil, false
+	}
+	u = &Usage{}
+	r.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "prompt_tokens":
+			u.PromptTokens = int(v.Int())
+		case "completion_tokens":
+			u.CompletionTokens = int(v.Int())
+		case "total_tokens":
+			u.TotalTokens = int(v.Int())
+		case "prompt_tokens_details":
+			if v.IsObject() {
+				u.PromptDetails = &PromptTokensDetails{CachedTokens: int(v.Get("cached_tokens").Int()),
+					CacheWriteTokens: int(v.Get("cache_write_tokens").Int())}
+			}
+		case "completion_tokens_details":
+			if v.IsObject() {
+				u.CompletionDetails = &CompletionDetails{ReasoningTokens: int(v.Get("reasoning_tokens").Int())}
+			}
+		}
+		return true
+	})
+	return u, true
 }
