@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,6 +109,7 @@ type Gateway struct {
 	budgets    *limit.Budgets
 	provKeys   *providerKeys
 	departures *departures
+	requests   atomic.Uint64 // API calls so far, for trimWhenIdle
 	// metricsHandler serves /metrics on the API port (ServeMetrics).
 	metricsHandler fasthttp.RequestHandler
 	// softWarned remembers "team@period" once its soft threshold was logged.
@@ -172,15 +172,11 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.Close(context.Background())
 		return nil, err
 	}
-	// Load the tokenizer's vocabulary now (about 80 ms, once) rather than
-	// inside the first request that needs a count.
-	g.bg.Go(func() {
-		meter.TokenizerFor(config.KindOpenAI, "gpt-4o").CountChat([]byte(`{"messages":[]}`))
-		// Loading builds the vocabulary from a much larger amount of
-		// temporary data; give that back to the OS now rather than holding
-		// it until the heap grows enough for a collection.
-		debug.FreeOSMemory()
-	})
+	// The tokenizer's vocabulary (some 15 MB) is not loaded here: admission
+	// works from a bound on the prompt's length and the context-window check
+	// from a byte-length shortcut, so most deployments never count a token.
+	// The first request that must count loads it (about 80 ms, once).
+	g.bg.Go(g.trimWhenIdle)
 	return g, nil
 }
 

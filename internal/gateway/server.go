@@ -177,6 +177,7 @@ func (g *Gateway) api(fc *fasthttp.RequestCtx, method string, h handler) {
 			Code: "method_not_allowed", Message: fmt.Sprintf("%s %s is not supported; use %s", fc.Method(), fc.Path(), method)})
 		return
 	}
+	g.requests.Add(1)
 	c := &call{fc: fc}
 	// One context per call bounds it by the profile's request timeout and
 	// ends it when the client leaves: every attempt's derives from it.
