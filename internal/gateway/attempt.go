@@ -185,7 +185,7 @@ func (g *Gateway) try(ctx context.Context, c *call, x *exchange, m *config.Model
 	x.attempts++
 	x.served, x.dep = m, d
 	ctx, span := g.opts.Tracer.StartAttempt(ctx, x.st.cfg.Providers[d.Provider].Kind, d.Upstream, d.ID, x.attempts)
-	actx, cancel := attemptContext(ctx, eff.Timeouts)
+	actx, cancel := attemptContext(ctx, eff.Timeouts, x.stream)
 	defer cancel(nil)
 	done := g.health.Balancer.Start(d)
 	began := time.Now()
@@ -230,18 +230,27 @@ func attemptStatus(x *exchange, err error) int {
 //
 // A model's total is a timer on the same cancel rather than a second
 // context: one context per attempt, and the connect timeout is carried only
-// when it differs from the dialer's default.
-func attemptContext(ctx context.Context, t config.Timeouts) (context.Context, context.CancelCauseFunc) {
-	actx, cancel := context.WithCancelCause(ctx)
+// when it differs from the dialer's default. An attempt that no timer of its
+// own can cut — a non-stream answer without a model total — needs no
+// context of its own at all: the request's bounds it.
+func attemptContext(ctx context.Context, t config.Timeouts, stream bool) (context.Context, context.CancelCauseFunc) {
 	if t.Connect != provider.DefaultConnectTimeout {
-		actx = provider.WithConnectTimeout(actx, t.Connect)
+		ctx = provider.WithConnectTimeout(ctx, t.Connect)
 	}
-	if dl, ok := ctx.Deadline(); t.Total > 0 && (!ok || time.Until(dl) > t.Total) {
-		total := time.AfterFunc(t.Total, func() { cancel(provider.ErrAttemptTimeout) })
-		return actx, func(cause error) { total.Stop(); cancel(cause) }
+	dl, ok := ctx.Deadline()
+	total := t.Total > 0 && (!ok || time.Until(dl) > t.Total)
+	if !stream && !total {
+		return ctx, noCancel
+	}
+	actx, cancel := context.WithCancelCause(ctx)
+	if total {
+		timer := time.AfterFunc(t.Total, func() { cancel(provider.ErrAttemptTimeout) })
+		return actx, func(cause error) { timer.Stop(); cancel(cause) }
 	}
 	return actx, cancel
 }
+
+func noCancel(error) {}
 
 // writeHeaders commits the response: what happened, and the gateway's own
 // time so far. No second status can follow; a stream's handler goroutine is

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -23,7 +24,7 @@ const anthropicVersion = "2023-06-01"
 // use (the key ring counts atomically).
 type Anthropic struct {
 	name    string
-	url     string // the full POST …/v1/messages URL
+	url     *url.URL // the full POST …/v1/messages URL
 	keys    *keyRing
 	headers map[string]string
 	client  *http.Client
@@ -42,7 +43,7 @@ func NewAnthropic(a Account, client *http.Client) *Anthropic {
 	if client == nil {
 		client = NewHTTPClient()
 	}
-	return &Anthropic{name: a.Name, url: base + "/v1/messages", keys: newKeyRing(a.Keys, a.KeyCooldown),
+	return &Anthropic{name: a.Name, url: mustURL(base + "/v1/messages"), keys: newKeyRing(a.Keys, a.KeyCooldown),
 		headers: maps.Clone(a.Headers), client: client, now: time.Now}
 }
 
@@ -59,11 +60,9 @@ func (a *Anthropic) Do(ctx context.Context, req *Request) (*Response, error) {
 		return nil, err
 	}
 	resp, err := a.keys.send(a.client, req.APIKey, func(key string) (*http.Request, error) {
-		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, a.url, bytes.NewReader(body))
-		if err == nil {
-			a.setHeaders(hreq.Header, req, key)
-		}
-		return hreq, err
+		hreq := newPost(ctx, a.url, body, 6+len(a.headers))
+		a.setHeaders(hreq.Header, req, key)
+		return hreq, nil
 	})
 	if err != nil {
 		return nil, transportError(ctx, a.name, err)

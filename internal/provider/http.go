@@ -1,11 +1,13 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -112,6 +114,7 @@ const defaultKeyCooldown = 30 * time.Second
 // a key that got a 429 so the next attempt uses another.
 type keyRing struct {
 	keys     []string
+	bearers  [][]string // "Bearer <key>" per key, as a header value
 	cooldown time.Duration
 	next     atomic.Uint32
 	until    []atomic.Int64 // per key: unix nanos before which it rests
@@ -121,7 +124,22 @@ func newKeyRing(keys []string, cooldown time.Duration) *keyRing {
 	if cooldown <= 0 {
 		cooldown = defaultKeyCooldown
 	}
-	return &keyRing{keys: keys, cooldown: cooldown, until: make([]atomic.Int64, len(keys))}
+	k := &keyRing{keys: keys, cooldown: cooldown, until: make([]atomic.Int64, len(keys))}
+	for _, key := range keys {
+		k.bearers = append(k.bearers, []string{"Bearer " + key})
+	}
+	return k
+}
+
+// bearer returns the Authorization header value for key: built once for the
+// ring's own keys, per request for a team's.
+func (k *keyRing) bearer(key string) []string {
+	for i, own := range k.keys {
+		if own == key {
+			return k.bearers[i]
+		}
+	}
+	return []string{"Bearer " + key}
 }
 
 // pick returns the next key that is not resting; when all rest, the one
@@ -248,6 +266,41 @@ func transportError(ctx context.Context, provider string, err error) *Error {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// newPost builds an upstream POST of body to u, which is parsed once per
+// adapter and never modified. It allocates less than http.NewRequest,
+// which parses the URL every time and wraps the body twice.
+func newPost(ctx context.Context, u *url.URL, body []byte, headers int) *http.Request {
+	r := &http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: make(http.Header, headers), Body: newByteBody(body), ContentLength: int64(len(body)), Host: u.Host,
+		GetBody: func() (io.ReadCloser, error) { return newByteBody(body), nil }}
+	return r.WithContext(ctx)
+}
+
+// byteBody is a request body over bytes: bytes.Reader and io.NopCloser in
+// one allocation.
+type byteBody struct{ bytes.Reader }
+
+func newByteBody(b []byte) *byteBody {
+	r := &byteBody{}
+	r.Reset(b)
+	return r
+}
+
+func (*byteBody) Close() error { return nil }
+
+// readBody reads a non-streaming body: into one buffer of the announced
+// length when there is one, bounded by maxResponseBytes either way.
+func readResponseBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= maxResponseBytes {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return readBody(resp.Body)
 }
 
 // readBody reads a bounded non-streaming body.

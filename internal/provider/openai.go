@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -19,6 +20,8 @@ import (
 type OpenAI struct {
 	name    string
 	base    string
+	chat    *url.URL // base + /chat/completions, parsed once
+	embed   *url.URL // base + /embeddings
 	keys    *keyRing
 	headers map[string]string
 	client  *http.Client
@@ -33,22 +36,31 @@ func NewOpenAI(a Account, client *http.Client) *OpenAI {
 	if client == nil {
 		client = NewHTTPClient()
 	}
-	return &OpenAI{name: a.Name, base: strings.TrimRight(a.BaseURL, "/"), keys: newKeyRing(a.Keys, a.KeyCooldown),
-		headers: a.Headers, client: client}
+	base := strings.TrimRight(a.BaseURL, "/")
+	return &OpenAI{name: a.Name, base: base, chat: mustURL(base + "/chat/completions"), embed: mustURL(base + "/embeddings"),
+		keys: newKeyRing(a.Keys, a.KeyCooldown), headers: a.Headers, client: client}
+}
+
+// mustURL parses a configured base URL with a path; the configuration has
+// validated it, so a failure leaves an URL that fails every request.
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		return &url.URL{Scheme: "invalid", Opaque: s}
+	}
+	return u
 }
 
 // Do sends one attempt.
 func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
-	path := "/chat/completions"
+	u := o.chat
 	if req.Endpoint == Embeddings {
-		path = "/embeddings"
+		u = o.embed
 	}
 	resp, err := o.keys.send(o.client, req.APIKey, func(key string) (*http.Request, error) {
-		hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.base+path, bytes.NewReader(req.Body))
-		if err == nil {
-			o.setHeaders(hreq.Header, req, key)
-		}
-		return hreq, err
+		hreq := newPost(ctx, u, req.Body, 4+len(o.headers))
+		o.setHeaders(hreq.Header, req, key)
+		return hreq, nil
 	})
 	if err != nil {
 		return nil, transportError(ctx, o.name, err)
@@ -63,7 +75,7 @@ func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
 		return &Response{Stream: &openAIStream{ctx: ctx, name: o.name, body: resp.Body, sse: wire.NewSSEReader(resp.Body)}}, nil
 	}
 	defer resp.Body.Close()
-	body, err := readBody(resp.Body)
+	body, err := readResponseBody(resp)
 	if err != nil {
 		return nil, transportError(ctx, o.name, err)
 	}
@@ -143,13 +155,11 @@ func (o *OpenAI) setHeaders(h http.Header, req *Request, key string) {
 	} else {
 		h["Accept"] = acceptJSON
 	}
-	v := [2]string{"Bearer " + key, req.RequestID}
-	vals := v[:]
 	if key != "" {
-		h["Authorization"] = vals[0:1:1]
+		h["Authorization"] = o.keys.bearer(key)
 	}
 	if req.RequestID != "" {
-		h["X-Request-Id"] = vals[1:2:2]
+		h["X-Request-Id"] = []string{req.RequestID}
 	}
 	for k, v := range o.headers {
 		h.Set(k, v)

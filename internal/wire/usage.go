@@ -44,35 +44,23 @@ func (u *Usage) CacheWriteTokens() int {
 	return u.PromptDetails.CacheWriteTokens
 }
 
-// ParseUsage reads a usage object in one pass over its bytes (no reflection:
-// it runs on every response). ok is false when raw is not a JSON object;
-// raw must be valid JSON. Numbers that are not integers read as their
-// integer part.
+// ParseUsage reads a usage object without reflection (it runs on every
+// response): each field is looked up in the object's bytes. ok is false when
+// raw is not a JSON object; raw must be valid JSON. Numbers that are not
+// integers read as their integer part.
 func ParseUsage(raw []byte) (u *Usage, ok bool) {
 	r := gjson.Parse(unsafe.String(unsafe.SliceData(raw), len(raw)))
 	if !r.IsObject() {
 		return nil, false
 	}
-	u = &Usage{}
-	r.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "prompt_tokens":
-			u.PromptTokens = int(v.Int())
-		case "completion_tokens":
-			u.CompletionTokens = int(v.Int())
-		case "total_tokens":
-			u.TotalTokens = int(v.Int())
-		case "prompt_tokens_details":
-			if v.IsObject() {
-				u.PromptDetails = &PromptTokensDetails{CachedTokens: int(v.Get("cached_tokens").Int()),
-					CacheWriteTokens: int(v.Get("cache_write_tokens").Int())}
-			}
-		case "completion_tokens_details":
-			if v.IsObject() {
-				u.CompletionDetails = &CompletionDetails{ReasoningTokens: int(v.Get("reasoning_tokens").Int())}
-			}
-		}
-		return true
-	})
+	u = &Usage{PromptTokens: int(r.Get("prompt_tokens").Int()), CompletionTokens: int(r.Get("completion_tokens").Int()),
+		TotalTokens: int(r.Get("total_tokens").Int())}
+	if d := r.Get("prompt_tokens_details"); d.IsObject() {
+		u.PromptDetails = &PromptTokensDetails{CachedTokens: int(d.Get("cached_tokens").Int()),
+			CacheWriteTokens: int(d.Get("cache_write_tokens").Int())}
+	}
+	if d := r.Get("completion_tokens_details"); d.IsObject() {
+		u.CompletionDetails = &CompletionDetails{ReasoningTokens: int(d.Get("reasoning_tokens").Int())}
+	}
 	return u, true
 }
