@@ -220,3 +220,15 @@ func mockupstreamRule(model, fault string, times int) mockupstream.Rule {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// waitFor polls cond for up to 2 s: for what the gateway does after the
+// response (settle), which a test sees a moment later.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 2 s")
+}

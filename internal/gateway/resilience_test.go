@@ -229,6 +229,48 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	}
 }
 
+// A client that leaves a non-stream request while it waits upstream is
+// noticed (the server is not reading its connection then) and the upstream
+// call is cancelled, well before any timeout.
+func TestClientLeavingNonStreamCancelsUpstream(t *testing.T) {
+	closed := make(chan time.Time, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // net/http watches for the peer leaving once the body is read
+		<-r.Context().Done()
+		closed <- time.Now()
+	}))
+	defer up.Close()
+	s := startStackWith(t, strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1", "base_url: "+up.URL))
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/chat/completions",
+		strings.NewReader(`{"model":"solo","messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+masterKey)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the hanging upstream answered")
+	}
+	gone := time.Now()
+	select {
+	case at := <-closed:
+		if d := at.Sub(gone); d > 400*time.Millisecond {
+			t.Errorf("upstream closed %v after the client left, want < 400ms", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("upstream request still open 3 s after the client left")
+	}
+	var rec map[string]any
+	waitFor(t, func() bool {
+		for _, l := range s.logLines(t) {
+			rec = l
+		}
+		return rec != nil
+	})
+	if rec["status"] != float64(499) || rec["error_code"] != "client_closed_request" {
+		t.Errorf("log line: status %v code %v, want 499 client_closed_request", rec["status"], rec["error_code"])
+	}
+}
+
 // Reload under load: twenty swaps while requests run, and not one fails.
 func TestReloadUnderLoad(t *testing.T) {
 	s := startStackWith(t, resilienceConfig)

@@ -34,6 +34,10 @@ import (
 type SQLite struct {
 	write *sql.DB // one connection; every write and the migrations
 	read  *sql.DB // a pool for queries, with query_only set
+
+	// insertUsage[k] inserts 1<<k ledger records (see AppendUsage). The
+	// statements are closed with the writer.
+	insertUsage [maxUsageLog + 1]*sql.Stmt
 }
 
 var _ Store = (*SQLite)(nil)
@@ -64,7 +68,12 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	return &SQLite{write: write, read: read}, nil
+	s := &SQLite{write: write, read: read}
+	if err := s.prepareUsageInserts(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // sqliteDSN builds the driver name for path. The path goes in a file: URI,
@@ -82,8 +91,9 @@ func sqliteDSN(path string, writer bool) string {
 	if writer {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(NORMAL)")
-		// Ledger request IDs are random, so each batch dirties pages all
-		// over the request_id index. A larger cache keeps that index in
+		// Ledger request IDs are time-ordered now, but imported or
+		// replayed records and the team and key indexes still scatter a
+		// batch's writes over many pages. A larger cache keeps them in
 		// memory, and checkpointing every 8000 pages (about 32 MiB of WAL)
 		// instead of 1000 writes a page rewritten by several batches to the
 		// main file once. With 400k records stored, the two took batches of

@@ -189,6 +189,132 @@ func TestSQLiteAppendUsageIdempotent(t *testing.T) {
 	assertLedger(t, s, 1050, want+refSpend(more, "", "", time.Time{}))
 }
 
+// TestSQLiteAppendUsageChunks stores batches that AppendUsage splits into
+// statements of every size, and reads every column of every record back,
+// so that a value bound to the wrong row or column cannot hide.
+func TestSQLiteAppendUsageChunks(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	ctx := t.Context()
+	recs := testRecords("req", 1000)
+	// 64 records per statement at most: sizes around 64 and 128 split into
+	// full statements and every smaller one (127 is 64+32+16+8+4+2+1).
+	sizes := []int{1, 2, 3, 63, 64, 65, 127, 128, 129, 418}
+	rest := recs
+	for _, n := range sizes {
+		if err := s.AppendUsage(ctx, rest[:n]); err != nil {
+			t.Fatalf("AppendUsage(%d records): %v", n, err)
+		}
+		rest = rest[n:]
+	}
+	if len(rest) != 0 {
+		t.Fatalf("sizes cover %d records of %d", len(recs)-len(rest), len(recs))
+	}
+	assertStored(t, s, recs)
+
+	// Replayed in one batch of many statements, with every value changed,
+	// nothing is stored again.
+	replay := testRecords("req", 1000)
+	for i := range replay {
+		replay[i].Cost, replay[i].Status = 1<<40, 599
+	}
+	if err := s.AppendUsage(ctx, replay); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, s, recs)
+
+	// A request id twice in one batch, in the same statement (records 1
+	// and 5) and in different ones (2 and 70): the first one is stored.
+	more := testRecords("more", 100)
+	dup := slices.Clone(more)
+	dup[5].RequestID, dup[5].Cost = dup[1].RequestID, 1<<41
+	dup[70].RequestID, dup[70].Cost = dup[2].RequestID, 1<<42
+	if err := s.AppendUsage(ctx, dup); err != nil {
+		t.Fatal(err)
+	}
+	// more's times are those of recs[:100]; of one time, recs came first.
+	want := slices.Concat(recs, dup[:5], dup[6:70], dup[71:])
+	slices.SortStableFunc(want, func(a, b meter.Record) int { return a.Time.Compare(b.Time) })
+	assertStored(t, s, want)
+}
+
+// TestSQLiteAppendUsageAllOrNothing fails a batch in its last statement:
+// the statements before it, committed to nothing, are rolled back too.
+func TestSQLiteAppendUsageAllOrNothing(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	ctx := t.Context()
+	recs := testRecords("req", 200) // statements of 64, 64, 64 and 8
+	_, err := s.write.ExecContext(ctx, `CREATE TRIGGER fail BEFORE INSERT ON usage
+		WHEN NEW.request_id = 'req-195' BEGIN SELECT RAISE(ABORT, 'refused'); END`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendUsage(ctx, recs); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("AppendUsage with record 195 refused = %v, want the trigger's error", err)
+	}
+	assertStored(t, s, nil)
+
+	if _, err := s.write.ExecContext(ctx, `DROP TRIGGER fail`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendUsage(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, s, recs)
+}
+
+// TestSQLiteUsageConstraints guards what insertUsageSQL's OR IGNORE
+// relies on to act as ON CONFLICT (request_id) DO NOTHING: no CHECK on
+// usage, and no unique index but the primary key on request_id.
+func TestSQLiteUsageConstraints(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	ctx := t.Context()
+	var table string
+	err := s.read.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE name = 'usage'`).Scan(&table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(strings.ToUpper(table), "CHECK") {
+		t.Errorf("usage has a CHECK; insertUsageSQL's OR IGNORE would skip the records it refuses:\n%s", table)
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT il.name, il.origin, ii.name FROM pragma_index_list('usage') il,
+		pragma_index_info(il.name) ii WHERE il."unique"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var unique []string
+	for rows.Next() {
+		var index, origin, column string
+		if err := rows.Scan(&index, &origin, &column); err != nil {
+			t.Fatal(err)
+		}
+		unique = append(unique, origin+":"+column)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(unique, []string{"pk:request_id"}) {
+		t.Errorf("unique indexes of usage (origin:column) = %q, want only [pk:request_id]", unique)
+	}
+}
+
+// assertStored checks that the ledger holds exactly want, in time order,
+// every column compared.
+func assertStored(t *testing.T, s *SQLite, want []meter.Record) {
+	t.Helper()
+	var got []meter.Record
+	err := s.Records(t.Context(), UsageQuery{}, func(r meter.Record) error {
+		got = append(got, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := gocmp.Diff(got, want, equalTimes, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("stored records (-got +want):\n%s", diff)
+	}
+}
+
 // assertLedger checks the number of records and their total cost.
 func assertLedger(t *testing.T, s *SQLite, requests int64, cost meter.Nanos) {
 	t.Helper()
@@ -598,24 +724,39 @@ func TestSQLiteConcurrentAppendAndRead(t *testing.T) {
 }
 
 // BenchmarkSQLiteAppendUsage measures ledger writes in batches as the
-// ledger writer sends them; records/s is the figure that matters.
+// ledger writer sends them; records/s is the figure that matters. The
+// batch=N cases scatter their records over every index, the worst case:
+// request ids in no order, the times of each batch those of the last.
+// time-ordered has times that grow and request ids like the gateway's,
+// which grow with them (gateway.newRequestID), in the writer's default
+// batch of 256.
 func BenchmarkSQLiteAppendUsage(b *testing.B) {
-	for _, size := range []int{100, 1000} {
-		b.Run("batch="+strconv.Itoa(size), func(b *testing.B) {
+	scattered := func(r *meter.Record, batch, i int) {
+		r.RequestID = "bench-" + strconv.Itoa(i) + "-" + strconv.Itoa(batch)
+	}
+	timeOrdered := func(r *meter.Record, batch, i int) {
+		r.Time = ledgerBase.Add(time.Duration(batch<<20+i) * time.Millisecond)
+		r.RequestID = fmt.Sprintf("req_%016x%012x", r.Time.UnixNano(), i*7919)
+	}
+	for _, c := range []struct {
+		name string
+		size int
+		id   func(r *meter.Record, batch, i int)
+	}{{"batch=100", 100, scattered}, {"batch=1000", 1000, scattered}, {"time-ordered", 256, timeOrdered}} {
+		b.Run(c.name, func(b *testing.B) {
 			s, _ := openTestSQLite(b)
-			template := testRecords("bench", size)
-			batch := slices.Clone(template)
+			batch := testRecords("bench", c.size)
 			n := 0
 			for b.Loop() {
 				for i := range batch {
-					batch[i].RequestID = template[i].RequestID + "-" + strconv.Itoa(n)
+					c.id(&batch[i], n, i)
 				}
 				if err := s.AppendUsage(b.Context(), batch); err != nil {
 					b.Fatal(err)
 				}
 				n++
 			}
-			b.ReportMetric(float64(n*size)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(n*c.size)/b.Elapsed().Seconds(), "records/s")
 		})
 	}
 }
