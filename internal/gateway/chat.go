@@ -93,7 +93,7 @@ func (g *Gateway) chat(c *call, who caller) error {
 		g.serveStream(c, x, body)
 		return nil
 	}
-	defer g.settle(c.ctx, x)
+	defer g.settleLater(x)
 	if err != nil {
 		return x.fail(err)
 	}
@@ -114,10 +114,16 @@ func (x *exchange) inspectChat(body []byte) error {
 
 // serveStream runs a stream request's pipeline on its own goroutine (see
 // streamBody) and returns when the response is ready to go out: committed to
-// a stream, or complete (an error, before anything was sent).
+// a stream, or complete (an error, before anything was sent). The request
+// settles on that goroutine once the client has the whole stream.
 func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
 	c.stream = newStreamBody()
+	g.settling.Add(1)
 	go func() {
+		// Deferred calls run last first: the response ends, then the call,
+		// then the request settles.
+		defer g.settling.Done()
+		defer g.settle(context.Background(), x)
 		defer c.stream.end()
 		defer g.finish(c)
 		defer g.recoverPanic(c, x)
@@ -126,21 +132,31 @@ func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
 			if err != nil {
 				writeError(c.fc, err)
 			}
-			g.settle(c.ctx, x)
 			c.stream.ready <- false
-			return
 		}
-		g.settle(c.ctx, x)
 	}()
 	if <-c.stream.ready {
 		c.fc.Response.SetBodyStream(c.stream, -1)
 	}
 }
 
+// settleLater settles x on a goroutine of its own: the server writes the
+// response only after the handler returns, and the client should not wait
+// for the ledger, the metrics and the log line. Close waits for it.
+func (g *Gateway) settleLater(x *exchange) {
+	g.settling.Go(func() { g.settle(context.Background(), x) })
+}
+
+// WaitSettled waits until every request answered so far has settled: its
+// ledger record handed to the ledger, its metrics, log line and alert
+// observation done. Close does it too; tests use it to read what requests
+// left behind.
+func (g *Gateway) WaitSettled() { g.settling.Wait() }
+
 func (g *Gateway) embeddings(c *call, who caller) error {
 	x := g.newExchange(provider.Embeddings, who)
 	c.setHeader("X-Request-Id", x.id)
-	defer g.settle(c.ctx, x)
+	defer g.settleLater(x)
 	body, err := readBody(c, x.st.cfg.Server.MaxBodyBytes)
 	if err != nil {
 		return x.fail(err)
@@ -249,8 +265,8 @@ func planError(err error) error {
 	return err
 }
 
-// settle runs once the response is complete, so the client never waits on
-// it: the reservation becomes the actual cost, the ledger gets its record,
+// settle runs once the response is complete (settleLater, serveStream), so
+// the client never waits on it: the reservation becomes the actual cost, the ledger gets its record,
 // and the log its line.
 func (g *Gateway) settle(ctx context.Context, x *exchange) {
 	cost, estimated := x.cost()

@@ -119,6 +119,8 @@ type Gateway struct {
 	mu        sync.Mutex // guards mocks and serializes Reload
 	mocks     map[string]mockServer
 	bg        sync.WaitGroup // background work New starts; Close waits for it
+	// settling counts requests answered but not yet settled; Close waits.
+	settling sync.WaitGroup
 }
 
 // snapshot is everything a request reads from configuration. A request loads
@@ -264,6 +266,7 @@ func (g *Gateway) Drain() { g.draining.Store(true) }
 
 // Close stops what New started.
 func (g *Gateway) Close(ctx context.Context) error {
+	g.settling.Wait()
 	g.closeOnce.Do(func() { close(g.departures.stop) })
 	g.bg.Wait()
 	g.mu.Lock()

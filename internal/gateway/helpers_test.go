@@ -159,6 +159,7 @@ func (s *stack) calls(model string) int {
 // logLines returns the decoded llm_request_completed log lines.
 func (s *stack) logLines(t *testing.T) []map[string]any {
 	t.Helper()
+	s.gw.WaitSettled()
 	var out []map[string]any
 	for _, line := range bytes.Split(s.logs.Bytes(), []byte("\n")) {
 		if len(line) == 0 {

@@ -45,6 +45,7 @@ profiles:
 type scrape map[string]*dto.MetricFamily
 
 func scrapeMetrics(t *testing.T, s *stack) scrape {
+	s.gw.WaitSettled()
 	t.Helper()
 	resp, err := http.Get(strings.TrimSuffix(s.url, "/v1") + "/metrics")
 	if err != nil {

@@ -165,7 +165,7 @@ func TestBudgetHoldsUnderConcurrency(t *testing.T) {
 	if calls := ts.calls("pricey-up"); int64(calls) != ok.Load() {
 		t.Errorf("upstream saw %d calls for %d admitted requests", calls, ok.Load())
 	}
-	if err := ts.ledger.Close(context.Background()); err != nil {
+	if err := ts.closeLedger(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	spent, err := ts.st.Spend(context.Background(), team.ID, "", time.Time{})
@@ -284,7 +284,7 @@ func TestBudgetDowngrade(t *testing.T) {
 	if code != 200 || h.Get("X-Tollgate-Model") != "cheap" || h.Get("X-Tollgate-Downgraded") != "true" || h.Get("X-Tollgate-Tier") != "standard" {
 		t.Errorf("past the point: %d model %q tier %q downgraded %q", code, h.Get("X-Tollgate-Model"), h.Get("X-Tollgate-Tier"), h.Get("X-Tollgate-Downgraded"))
 	}
-	ts.ledger.Close(context.Background())
+	ts.closeLedger(context.Background())
 	rows, err := ts.st.Usage(context.Background(), store.UsageQuery{TeamID: frugal.ID, By: []string{store.ByTier}})
 	if err != nil {
 		t.Fatal(err)
@@ -330,7 +330,7 @@ func TestLedgerComplete(t *testing.T) {
 		}
 		ts.chat(t, key, model)
 	}
-	if err := ts.ledger.Close(context.Background()); err != nil {
+	if err := ts.closeLedger(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := ts.st.Usage(context.Background(), store.UsageQuery{TeamID: team.ID})
@@ -354,7 +354,15 @@ func TestBudgetSoftThresholdLogged(t *testing.T) {
 	for range 3 {
 		ts.chat(t, key, "auto")
 	}
+	ts.gw.WaitSettled()
 	if n := strings.Count(string(logs.Bytes()), `"event":"budget_soft_threshold"`); n != 1 {
 		t.Errorf("soft threshold logged %d times, want once", n)
 	}
+}
+
+// closeLedger closes the ledger once every request so far has settled, so
+// the store holds them all.
+func (ts *tenantStack) closeLedger(ctx context.Context) error {
+	ts.gw.WaitSettled()
+	return ts.ledger.Close(ctx)
 }
