@@ -35,6 +35,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown model get", "GET", "/v1/models/nope", "", nil, 404, "model_not_found"},
 		{"no key", "POST", "/v1/chat/completions", hi, []string{"Authorization", ""}, 401, "missing_api_key"},
 		{"wrong key", "POST", "/v1/chat/completions", hi, []string{"Authorization", "Bearer nope"}, 401, "invalid_api_key"},
+		{"headers too large", "POST", "/v1/chat/completions", hi, []string{"X-Padding", strings.Repeat("p", 20000)}, 431, "headers_too_large"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

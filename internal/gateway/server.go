@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -77,13 +78,21 @@ func serverError(fc *fasthttp.RequestCtx, err error) {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		e = tooLarge(int64(fc.Request.Header.ContentLength()))
 		e.Message = "request body is larger than the server accepts"
-	case errors.Is(err, fasthttp.ErrSmallReadBuffer):
+	case isSmallBuffer(err):
 		e.Status, e.Code, e.Message = http.StatusRequestHeaderFieldsTooLarge, "headers_too_large",
 			fmt.Sprintf("request headers are larger than %d bytes", readBufferSize)
 	case errors.As(err, &te) && te.Timeout():
 		e.Status, e.Code, e.Message = http.StatusRequestTimeout, "request_timeout", "the request did not arrive in time"
 	}
 	writeError(fc, e)
+}
+
+// isSmallBuffer reports fasthttp's "headers larger than the read buffer",
+// which it returns in more than one shape (not all of them unwrap).
+func isSmallBuffer(err error) bool {
+	var sb *fasthttp.ErrSmallBuffer
+	return errors.As(err, &sb) || errors.Is(err, fasthttp.ErrSmallReadBuffer) ||
+		strings.Contains(err.Error(), fasthttp.ErrSmallReadBuffer.Error())
 }
 
 // handle routes by path. A plain switch rather than a pattern mux: every
