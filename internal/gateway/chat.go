@@ -66,6 +66,7 @@ type exchange struct {
 }
 
 func (g *Gateway) newExchange(ep provider.Endpoint, c caller) *exchange {
+	g.unsettled.Add(1) // settle takes it back
 	x := &exchange{id: newRequestID(), start: time.Now(), endpoint: ep, st: g.state.Load(), caller: c}
 	x.capture = c.Principal != nil && g.opts.Payloads.Enabled(c.Team.ID, c.Team.Name)
 	return x
@@ -118,11 +119,9 @@ func (x *exchange) inspectChat(body []byte) error {
 // settles on that goroutine once the client has the whole stream.
 func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
 	c.stream = newStreamBody()
-	g.settling.Add(1)
 	go func() {
 		// Deferred calls run last first: the response ends, then the call,
 		// then the request settles.
-		defer g.settling.Done()
 		defer g.settle(context.Background(), x)
 		defer c.stream.end()
 		defer g.finish(c)
@@ -144,14 +143,18 @@ func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
 // response only after the handler returns, and the client should not wait
 // for the ledger, the metrics and the log line. Close waits for it.
 func (g *Gateway) settleLater(x *exchange) {
-	g.settling.Go(func() { g.settle(context.Background(), x) })
+	go g.settle(context.Background(), x)
 }
 
-// WaitSettled waits until every request answered so far has settled: its
-// ledger record handed to the ledger, its metrics, log line and alert
-// observation done. Close does it too; tests use it to read what requests
-// left behind.
-func (g *Gateway) WaitSettled() { g.settling.Wait() }
+// WaitSettled waits until every request received so far has been answered
+// and settled: its ledger record handed to the ledger, its metrics, log line
+// and alert observation done. Close does it too; tests use it to read what
+// requests left behind. It polls: it is never on a request's path.
+func (g *Gateway) WaitSettled() {
+	for g.unsettled.Load() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+}
 
 func (g *Gateway) embeddings(c *call, who caller) error {
 	x := g.newExchange(provider.Embeddings, who)
@@ -269,6 +272,7 @@ func planError(err error) error {
 // the client never waits on it: the reservation becomes the actual cost, the ledger gets its record,
 // and the log its line.
 func (g *Gateway) settle(ctx context.Context, x *exchange) {
+	defer g.unsettled.Add(-1)
 	cost, estimated := x.cost()
 	g.settleAdmission(x, cost, x.served != nil && x.status < 400)
 	led := x.record(cost)

@@ -119,8 +119,9 @@ type Gateway struct {
 	mu        sync.Mutex // guards mocks and serializes Reload
 	mocks     map[string]mockServer
 	bg        sync.WaitGroup // background work New starts; Close waits for it
-	// settling counts requests answered but not yet settled; Close waits.
-	settling sync.WaitGroup
+	// unsettled counts requests received and not yet settled; Close waits
+	// for none.
+	unsettled atomic.Int64
 }
 
 // snapshot is everything a request reads from configuration. A request loads
@@ -266,7 +267,7 @@ func (g *Gateway) Drain() { g.draining.Store(true) }
 
 // Close stops what New started.
 func (g *Gateway) Close(ctx context.Context) error {
-	g.settling.Wait()
+	g.WaitSettled()
 	g.closeOnce.Do(func() { close(g.departures.stop) })
 	g.bg.Wait()
 	g.mu.Lock()
