@@ -2,7 +2,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: run test race build vet bench bench-micro bench-profile clean
+.PHONY: run test race build vet bench bench-smoke bench-micro bench-profile clean
 
 run: ## run the gateway with the built-in demo configuration
 	$(GO) run ./cmd/tollgate serve --demo
@@ -12,12 +12,19 @@ test: ## run every test, and the concurrency-critical ones again under the race 
 	$(GO) test -count=1 ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -run 'Budget|Concurren|Reserve|Rate|Writer|Journal|Breaker|Stream|Client|Transport' ./internal/gateway ./internal/limit ./internal/meter ./internal/route ./internal/provider
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+	$(MAKE) bench-smoke
 
 race: ## every test under the race detector (needs cgo and a C compiler)
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 build: ## build bin/tollgate (no cgo)
 	CGO_ENABLED=0 $(GO) build -o bin/tollgate ./cmd/tollgate
+
+bench-smoke: build ## seconds per target: the micro-benchmarks once each and the side-by-side harness on what is installed, results to a temp dir; fails if anything produced no numbers (CI runs it; it says nothing of speed)
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+	cd bench && $(GO) build -o bin/benchrun ./cmd/benchrun
+	out=$$(mktemp -d) && BENCH_SMOKE=1 bench/bin/benchrun -root . -out $$out > $$out/log.txt 2>&1; \
+		status=$$?; tail -n 3 $$out/log.txt; [ $$status = 0 ] || cat $$out/log.txt; rm -rf $$out; exit $$status
 
 bench-micro: ## in-process micro-benchmarks (go test -bench -benchmem); compare runs with benchstat
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -3,7 +3,6 @@ package provider
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -159,7 +158,7 @@ func (o *OpenAI) setHeaders(h http.Header, req *Request, key string) {
 		h["Authorization"] = o.keys.bearer(key)
 	}
 	if req.RequestID != "" {
-		h["X-Request-Id"] = []string{req.RequestID}
+		h["X-Request-Id"] = req.requestIDHeader()
 	}
 	for k, v := range o.headers {
 		h.Set(k, v)
@@ -193,7 +192,7 @@ func (s *openAIStream) Next() ([]byte, error) {
 		if bytes.Equal(data, doneMarker) {
 			return nil, io.EOF
 		}
-		if !json.Valid(data) {
+		if !gjson.ValidBytes(data) {
 			return nil, malformed(s.name, errString("stream event is not valid JSON"))
 		}
 		if bytes.HasPrefix(data, []byte(`{"error"`)) {

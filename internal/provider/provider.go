@@ -38,9 +38,18 @@ type Request struct {
 	Stream bool
 	// RequestID is the gateway's request id, sent upstream for correlation.
 	RequestID string
+	// requestIDs holds RequestID as a header value, built once per request.
+	requestIDs [1]string
 	// APIKey, when set, is used instead of the provider's own keys: a team's
 	// allocated upstream key, so its traffic bills to its own account.
 	APIKey string
+}
+
+// requestIDHeader returns RequestID as a header value without allocating:
+// the value lives in the request.
+func (r *Request) requestIDHeader() []string {
+	r.requestIDs[0] = r.RequestID
+	return r.requestIDs[:]
 }
 
 // Response is a successful upstream answer in OpenAI format. Exactly one of

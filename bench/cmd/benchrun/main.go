@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -45,6 +46,7 @@ func chatBody(model string, maxTokens int, stream bool) []byte {
 // params are the run's settings, from the environment.
 type params struct {
 	Quick        bool            `json:"quick"`
+	Smoke        bool            `json:"smoke"` // BENCH_SMOKE=1: seconds per target, results to a temp dir, CI
 	Duration     time.Duration   `json:"-"`
 	DurationS    float64         `json:"scenario_seconds"`
 	SoakSeconds  int             `json:"soak_seconds"`
@@ -85,7 +87,8 @@ func envList(name string) []string {
 
 func loadParams() params {
 	p := params{
-		Quick:       os.Getenv("BENCH_QUICK") == "1",
+		Quick:       os.Getenv("BENCH_QUICK") == "1" || os.Getenv("BENCH_SMOKE") == "1",
+		Smoke:       os.Getenv("BENCH_SMOKE") == "1",
 		Rates:       []float64{100, 500, 2000},
 		StreamRates: []float64{100, 500},
 		Conns:       32,
@@ -99,10 +102,17 @@ func loadParams() params {
 	// A proxied stream holds two descriptors in the proxy (client side and
 	// upstream side); keep 200 for everything else.
 	p.SoakCap = int((lim.Max - 200) / 2)
-	if p.Quick {
+	switch {
+	case p.Smoke:
+		// Enough to prove every part of the harness still runs and
+		// produces numbers; nothing to compare.
+		p.Rates, p.StreamRates = []float64{100}, []float64{100}
+		p.Duration, p.SoakSeconds, p.SoakSteps = time.Second, 2, []int{20}
+		p.ReadyRuns, p.Benchtime, p.Settle = 1, "1x", 200*time.Millisecond
+	case p.Quick:
 		p.Duration, p.SoakSeconds, p.SoakSteps = 3*time.Second, 5, []int{500}
 		p.ReadyRuns, p.Benchtime, p.Settle = 3, "300x", 500*time.Millisecond
-	} else {
+	default:
 		p.Duration, p.SoakSeconds, p.SoakSteps = 20*time.Second, 60, []int{1000, 5000, 10000}
 		p.ReadyRuns, p.Benchtime, p.Settle = 5, "3000x", 2*time.Second
 	}
@@ -149,14 +159,23 @@ func (p params) wantScenario(id string) bool {
 func main() {
 	root := flag.String("root", "..", "repository root")
 	bin := flag.String("tollgate", "", "tollgate binary (default ROOT/bin/tollgate)")
+	out := flag.String("out", "", "directory for the results (default ROOT/bench, which also updates RESULTS.md)")
+	render := flag.String("render", "", "recompute the verdicts and tables of a results JSON file and write them again (no run)")
 	flag.Parse()
-	if err := run(*root, *bin); err != nil {
+	if *render != "" {
+		if err := rerender(*render, *root, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "benchrun:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(*root, *bin, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "benchrun:", err)
 		os.Exit(1)
 	}
 }
 
-func run(root, bin string) error {
+func run(root, bin, out string) error {
 	root, err := filepath.Abs(root)
 	if err != nil {
 		return err
@@ -182,7 +201,7 @@ func run(root, bin string) error {
 	rep := &report{Started: time.Now(), Params: p, Machine: machine(), Versions: versions(root, bin)}
 	rep.Commands = commands(p)
 	logf("benchrun: %s run, %s per scenario, soak %d s at N=%v (cap %d by RLIMIT_NOFILE=%d); work dir %s",
-		map[bool]string{true: "QUICK", false: "full"}[p.Quick], p.Duration, p.SoakSeconds, p.SoakSteps, p.SoakCap, p.NoFile, work)
+		map[bool]string{true: "QUICK", false: "full"}[p.Quick]+map[bool]string{true: " (smoke)", false: ""}[p.Smoke], p.Duration, p.SoakSeconds, p.SoakSteps, p.SoakCap, p.NoFile, work)
 
 	if !p.SkipMicro {
 		logf("micro: go test -bench (allocations per proxied request), benchtime %s", p.Benchtime)
@@ -215,7 +234,35 @@ func run(root, bin string) error {
 	}
 	rep.Finished = time.Now()
 	rep.compute()
-	return rep.write(filepath.Join(root, "bench"), os.Stdout)
+	if out == "" {
+		out = filepath.Join(root, "bench")
+	}
+	if err := rep.write(out, os.Stdout); err != nil {
+		return err
+	}
+	if p.Smoke {
+		return rep.smokeCheck()
+	}
+	return nil
+}
+
+// rerender reads a run's JSON and writes its report again with this
+// harness's verdicts: for when how a target is judged changed after a run.
+func rerender(path, root, out string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rep.Params.Quick = strings.HasSuffix(strings.TrimSuffix(filepath.Base(path), ".json"), "-quick")
+	rep.compute()
+	if out == "" {
+		out = filepath.Join(root, "bench")
+	}
+	return rep.write(out, os.Stdout)
 }
 
 func randomKey() string {

@@ -164,12 +164,6 @@ func (r *report) checks() []check {
 	na := func(target, threshold, why string) check {
 		return check{Target: target, Threshold: threshold, Verdict: "N/A", Measured: "—", Note: why}
 	}
-	verdict := func(ok bool) string {
-		if ok {
-			return "PASS"
-		}
-		return "MISS"
-	}
 	ratioCheck := func(name, threshold string, limit float64, le bool, fv, nv float64, unit string, floor float64) check {
 		den := nv
 		note := ""
@@ -260,9 +254,7 @@ func (r *report) checks() []check {
 		out = append(out, na("every SSE event flushed as it arrives", "median per-stream largest gap ≤ 150 ms (chunks every 100 ms)", "no soak ran for tollgate-full"))
 		out = append(out, na("10,000 concurrent slow streams: RSS < 1 GiB, no errors", "RSS < 1024 MB, 0 errors", "no soak ran for tollgate-full"))
 	} else {
-		out = append(out, check{Target: "every SSE event flushed as it arrives", Threshold: "median per-stream largest gap ≤ 150 ms (chunks every 100 ms)",
-			Verdict:  verdict(soak.MaxGapP50Ms <= 150 && soak.OK > 0),
-			Measured: fmt.Sprintf("median %s ms, worst %s ms over %d streams (N=%d)", f1(soak.MaxGapP50Ms), f1(soak.MaxGapMaxMs), soak.OK, soak.Streams)})
+		out = append(out, r.flushCheck(full, soak))
 		c := check{Target: "10,000 concurrent slow streams: RSS < 1 GiB, no errors", Threshold: "RSS < 1024 MB, 0 errors",
 			Measured: fmt.Sprintf("N=%d (peak %d open): RSS max %s MB, %d errors, %s goroutines", soak.Streams, soak.PeakOpen, f1(soak.RSSMaxMB), soak.Errors, f0(soak.GoroutinesMax))}
 		if soak.Streams >= 10000 {
@@ -302,7 +294,7 @@ func (r *report) checks() []check {
 			out = append(out, check{Target: "≤ 30 allocations per proxied non-stream request", Threshold: "≤ 30 allocs/op",
 				Verdict:  verdict(gw.AllocsOp <= 30),
 				Measured: fmt.Sprintf("%s allocs/op (BenchmarkGatewayInProcess)", f0(gw.AllocsOp)),
-				Note:     "the whole pipeline in process with an in-memory upstream; net/http's own allocations on the two hops are not counted"})
+				Note:     "the whole pipeline in process with an in-memory upstream; the server's socket I/O and the upstream transport's own allocations are not counted"})
 		} else if okN && okD {
 			net := ns.AllocsOp - md.AllocsOp
 			out = append(out, check{Target: "≤ 30 allocations per proxied non-stream request", Threshold: "≤ 30 allocs/op",
@@ -597,6 +589,81 @@ func (r *report) markdown() string {
 	return b.String()
 }
 
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// flushCheck judges flushing on the largest soak the machine itself could
+// deliver: where direct (no proxy at all) kept its median largest gap within
+// the bar. Past that the load generator and the mock saturate the two
+// cores, and every target's gaps measure them; that soak is shown in the
+// note, with direct's and nginx's gaps beside it.
+func (r *report) flushCheck(full string, largest *scenarioResult) check {
+	soak := largest
+	gap := func(target string, n int) (float64, bool) {
+		for i := range r.Results {
+			res := &r.Results[i]
+			if res.Target == target && res.Kind == "soak" && res.Status == "ok" && res.Streams == n {
+				return res.MaxGapP50Ms, true
+			}
+		}
+		return 0, false
+	}
+	for i := range r.Results {
+		res := &r.Results[i]
+		if res.Target != full || res.Kind != "soak" || res.Status != "ok" || res.Streams >= largest.Streams {
+			continue
+		}
+		if g, ok := gap("direct", largest.Streams); ok && g > 150 {
+			if d, ok := gap("direct", res.Streams); ok && d <= 150 && (soak == largest || res.Streams > soak.Streams) {
+				soak = res
+			}
+		}
+	}
+	c := check{Target: "every SSE event flushed as it arrives", Threshold: "median per-stream largest gap ≤ 150 ms (chunks every 100 ms)",
+		Verdict:  verdict(soak.MaxGapP50Ms <= 150 && soak.OK > 0),
+		Measured: fmt.Sprintf("median %s ms, worst %s ms over %d streams (N=%d)", f1(soak.MaxGapP50Ms), f1(soak.MaxGapMaxMs), soak.OK, soak.Streams)}
+	if soak != largest {
+		d, _ := gap("direct", largest.Streams)
+		n, _ := gap("nginx", largest.Streams)
+		c.Note = fmt.Sprintf("judged at N=%d, the largest soak direct delivered within the bar; at N=%d the machine saturates (median largest gap: direct %s ms, nginx %s ms, tollgate-full %s ms)",
+			soak.Streams, largest.Streams, f1(d), f1(n), f1(largest.MaxGapP50Ms))
+	}
+	return c
+}
+
+// smokeCheck is the smoke run's verdict: the Tollgate targets and direct
+// ran, and every scenario that could run (wrk present, say) produced
+// answers and numbers. It says nothing of speed.
+func (r *report) smokeCheck() error {
+	var problems []string
+	for _, t := range r.Targets {
+		if t.Status != "ok" && (t.Name == "direct" || strings.HasPrefix(t.Name, "tollgate")) {
+			problems = append(problems, fmt.Sprintf("target %s: %s %s", t.Name, t.Status, t.Why))
+		}
+	}
+	for _, res := range r.Results {
+		if res.Status != "ok" || !(res.Target == "direct" || strings.HasPrefix(res.Target, "tollgate")) {
+			continue
+		}
+		if res.OK == 0 || res.Errors > 0 || res.Latency.P50 <= 0 && res.Kind != "soak" {
+			problems = append(problems, fmt.Sprintf("%s on %s: %d ok, %d errors, p50 %.3f ms %s",
+				res.Scenario, res.Target, res.OK, res.Errors, res.Latency.P50, res.FirstError))
+		}
+	}
+	if r.Micro == nil || len(r.Micro.Benches) == 0 {
+		problems = append(problems, "micro-benchmarks produced no numbers")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("smoke run failed:\n  %s", strings.Join(problems, "\n  "))
+	}
+	fmt.Println("smoke run: every target and scenario that could run produced numbers")
+	return nil
+}
+
 // write prints the tables and writes results/<date>.{md,json} and RESULTS.md.
 func (r *report) write(benchDir string, stdout io.Writer) error {
 	fmt.Fprintln(stdout)
@@ -611,7 +678,9 @@ func (r *report) write(benchDir string, stdout io.Writer) error {
 		return err
 	}
 	stamp := r.Started.Format("2006-01-02-150405")
-	if r.Params.Quick {
+	if r.Params.Smoke {
+		stamp += "-smoke"
+	} else if r.Params.Quick {
 		stamp += "-quick"
 	}
 	md := r.markdown()
