@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tollgate-gw/tollgate/internal/admin"
+	"github.com/tollgate-gw/tollgate/internal/gateway"
 )
 
 // Each bad input gets its exact status and stable code, and the next good
@@ -64,5 +67,32 @@ func TestHealthAndReady(t *testing.T) {
 		if code != 200 {
 			t.Errorf("%s = %d %s", p, code, body)
 		}
+	}
+}
+
+// panicky is an admin API that panics: a bug anywhere in a request must
+// cost that request a 500, never the gateway.
+type panicky struct{}
+
+func (panicky) ServeAdmin(http.ResponseWriter, *http.Request, admin.Actor) error { panic("boom") }
+
+func TestPanicIsA500(t *testing.T) {
+	s := startStackWith(t, testConfig, func(o *gateway.Options) { o.Admin = panicky{}; o.ServeMetrics = true })
+	code, _, body := s.do(t, "GET", "/admin/teams", "")
+	if code != http.StatusInternalServerError || !strings.Contains(string(body), "internal_error") {
+		t.Errorf("panic answered %d %s, want 500 internal_error", code, body)
+	}
+	if code, _, body := s.post(t, "/v1/chat/completions", hi); code != http.StatusOK {
+		t.Errorf("request after the panic: %d %s", code, body)
+	}
+	if !strings.Contains(string(s.logs.Bytes()), `"event":"panic"`) {
+		t.Error("the panic was not logged")
+	}
+	sc := scrapeMetrics(t, s)
+	if sc["tollgate_in_flight_requests"] == nil {
+		t.Fatal("no tollgate_in_flight_requests gauge")
+	}
+	if got := sc.sum("tollgate_in_flight_requests", nil); got != 0 {
+		t.Errorf("in-flight gauge after the panic = %v, want 0", got)
 	}
 }

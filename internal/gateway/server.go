@@ -199,12 +199,14 @@ func (g *Gateway) api(fc *fasthttp.RequestCtx, method string, h handler) {
 	}
 	g.metrics.InFlight(1)
 	g.departures.add(c)
+	defer func() {
+		if c.stream == nil { // else the stream's goroutine finishes it
+			g.finish(c) // deferred: a panic (answered by handle) must not leak the call
+		}
+	}()
 	if err := h(c, who); err != nil {
 		writeError(fc, err)
 	}
-	if c.stream == nil {
-		g.finish(c)
-	} // else the stream's goroutine finishes it
 }
 
 // finish ends a call once nothing more will be written for it.
