@@ -290,7 +290,7 @@ func newByteBody(b []byte) *byteBody {
 
 func (*byteBody) Close() error { return nil }
 
-// readBody reads a non-streaming body: into one buffer of the announced
+// readResponseBody reads a non-streaming body: into one buffer of the announced
 // length when there is one, bounded by maxResponseBytes either way.
 func readResponseBody(resp *http.Response) ([]byte, error) {
 	if n := resp.ContentLength; n > 0 && n <= maxResponseBytes {
