@@ -141,12 +141,10 @@ func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
 	}
 }
 
-// settleLater settles x on a goroutine of its own: the server writes the
-// response only after the handler returns, and the client should not wait
-// for the ledger, the metrics and the log line. Close waits for it.
-func (g *Gateway) settleLater(x *exchange) {
-	go g.settle(context.Background(), x)
-}
+// settleLater hands x to the settler: the server writes the response only
+// after the handler returns, and the client should not wait for the ledger,
+// the metrics and the log line. Close waits for it.
+func (g *Gateway) settleLater(x *exchange) { g.settler.push(x) }
 
 // WaitSettled waits until every request received so far has been answered
 // and settled: its ledger record handed to the ledger, its metrics, log line

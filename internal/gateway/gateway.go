@@ -109,6 +109,7 @@ type Gateway struct {
 	budgets    *limit.Budgets
 	provKeys   *providerKeys
 	departures *departures
+	settler    *settler
 	requests   atomic.Uint64 // API calls so far, for trimWhenIdle
 	// metricsHandler serves /metrics on the API port (ServeMetrics).
 	metricsHandler fasthttp.RequestHandler
@@ -171,6 +172,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.metricsHandler = fasthttpadaptor.NewFastHTTPHandler(g.metrics.Handler())
 	g.departures = newDepartures()
 	g.bg.Go(g.departures.run)
+	g.settler = newSettler(g.departures.stop)
+	g.bg.Go(func() { g.settler.run(g.settleFunc) })
 	if err := g.Reload(cfg); err != nil {
 		g.Close(context.Background())
 		return nil, err

@@ -172,6 +172,7 @@ func TestTraceOfAFallback(t *testing.T) {
 	if code, _, body := s.post(t, "/v1/chat/completions", `{"model":"auto","messages":[{"role":"user","content":"hi"}]}`); code != 200 {
 		t.Fatalf("%d %s", code, body)
 	}
+	s.gw.WaitSettled() // the request's span ends when it settles
 	tp.ForceFlush(context.Background())
 	spans := exp.GetSpans()
 	var root tracetest.SpanStub
@@ -242,6 +243,7 @@ func TestAlertWithDeadWebhook(t *testing.T) {
 			t.Fatalf("status %d", code)
 		}
 	}
+	s.gw.WaitSettled() // the alert engine observes requests as they settle
 	engine.Evaluate(context.Background()) // fires; its webhook hangs
 	for range 20 {
 		if code, _, _ := s.post(t, "/v1/chat/completions", body); code != 200 {
@@ -283,6 +285,7 @@ func TestPayloadLogging(t *testing.T) {
 	}
 	ts.post(t, "/v1/chat/completions", `{"model":"auto","stream":true,"messages":[{"role":"user","content":"stream it"}]}`,
 		"Authorization", "Bearer "+watched)
+	ts.gw.WaitSettled() // payloads are recorded as requests settle
 	if err := logger.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -294,11 +297,16 @@ func TestPayloadLogging(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("%d payload lines, want 2 (the watched team's):\n%s", len(lines), data)
 	}
-	if strings.Contains(string(data), "alice@example.com") || !strings.Contains(lines[0], "[REDACTED]") ||
-		!strings.Contains(lines[0], "Mock reply") {
-		t.Errorf("first line not redacted or lacks the response: %s", lines[0])
+	// Requests settle in batches, so the lines need not be in request order.
+	plain, stream := lines[0], lines[1]
+	if strings.Contains(plain, `"stream":true`) {
+		plain, stream = stream, plain
 	}
-	if !strings.Contains(lines[1], "chat.completion.chunk") || !strings.Contains(lines[1], `"stream":true`) {
-		t.Errorf("stream line: %s", lines[1])
+	if strings.Contains(string(data), "alice@example.com") || !strings.Contains(plain, "[REDACTED]") ||
+		!strings.Contains(plain, "Mock reply") {
+		t.Errorf("non-stream line not redacted or lacks the response: %s", plain)
+	}
+	if !strings.Contains(stream, "chat.completion.chunk") || !strings.Contains(stream, `"stream":true`) {
+		t.Errorf("stream line: %s", stream)
 	}
 }

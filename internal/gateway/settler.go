@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// settler settles non-stream requests in batches on one goroutine, a few
+// milliseconds after their responses went out. Spawning a goroutine (or
+// signalling one) per request would wake an idle CPU on the request's path
+// — on a small VM the most expensive thing a fast request does — so
+// requests only append to a queue, and the settler polls it while there is
+// traffic and sleeps on a channel after a quiet second: the first request
+// after that wakes it, once.
+type settler struct {
+	mu     sync.Mutex
+	queue  []*exchange
+	asleep bool          // the settler waits on wake, not on its timer
+	wake   chan struct{} // cap 1
+	stop   chan struct{}
+}
+
+const (
+	settleEvery = 5 * time.Millisecond
+	settleNap   = time.Second // no requests for this long: sleep until the next
+)
+
+func newSettler(stop chan struct{}) *settler {
+	return &settler{wake: make(chan struct{}, 1), stop: stop}
+}
+
+func (s *settler) push(x *exchange) {
+	s.mu.Lock()
+	s.queue = append(s.queue, x)
+	wake := s.asleep
+	s.asleep = false
+	s.mu.Unlock()
+	if wake {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// take swaps out what is queued; asleep is set when there is nothing and
+// the settler is about to sleep on wake.
+func (s *settler) take(spare []*exchange, sleep bool) []*exchange {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.queue
+	s.queue = spare[:0]
+	if len(out) == 0 && sleep {
+		s.asleep = true
+	}
+	return out
+}
+
+// run settles until stop is closed, then what is left.
+func (s *settler) run(settle func(*exchange)) {
+	t := time.NewTicker(settleEvery)
+	defer t.Stop()
+	var batch []*exchange
+	var idle time.Duration
+	for {
+		select {
+		case <-s.stop:
+			s.drain(settle)
+			return
+		case <-t.C:
+		}
+		sleep := idle >= settleNap
+		batch = s.take(batch, sleep)
+		if len(batch) > 0 {
+			for i, x := range batch {
+				settle(x)
+				batch[i] = nil
+			}
+			idle = 0
+			continue
+		}
+		if !sleep {
+			idle += settleEvery
+			continue
+		}
+		// take marked the settler asleep with the queue empty: the next
+		// push signals wake.
+		t.Stop()
+		select {
+		case <-s.stop:
+			s.drain(settle)
+			return
+		case <-s.wake:
+		}
+		idle = 0
+		t.Reset(settleEvery)
+	}
+}
+
+func (s *settler) drain(settle func(*exchange)) {
+	for _, x := range s.take(nil, false) {
+		settle(x)
+	}
+}
+
+// settleFunc is the settler's callback.
+func (g *Gateway) settleFunc(x *exchange) { g.settle(context.Background(), x) }
