@@ -243,7 +243,7 @@ func TestAlertWithDeadWebhook(t *testing.T) {
 			t.Fatalf("status %d", code)
 		}
 	}
-	s.gw.WaitSettled() // the alert engine observes requests as they settle
+	s.gw.WaitSettled()                    // the alert engine observes requests as they settle
 	engine.Evaluate(context.Background()) // fires; its webhook hangs
 	for range 20 {
 		if code, _, _ := s.post(t, "/v1/chat/completions", body); code != 200 {
