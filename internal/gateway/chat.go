@@ -85,13 +85,7 @@ func newRequestID() string {
 }
 
 func (g *Gateway) chat(c *call, who caller) error {
-	x := g.newExchange(provider.Chat, who)
-	c.setHeader("X-Request-Id", x.id)
-	body, err := readBody(c, x.st.cfg.Server.MaxBodyBytes)
-	if err == nil {
-		x.keepRequest(body)
-		err = x.inspectChat(body)
-	}
+	x, body, err := g.receive(c, provider.Chat, who, (*exchange).inspectChat)
 	if err == nil && x.stream {
 		g.serveStream(c, x, body)
 		return nil
@@ -101,6 +95,19 @@ func (g *Gateway) chat(c *call, who caller) error {
 		return x.fail(err)
 	}
 	return x.fail(g.serve(c, x, body, config.TypeChat))
+}
+
+// receive starts an API call's exchange: its id goes out at once, and the
+// body is read, kept for payload logging, and inspected.
+func (g *Gateway) receive(c *call, ep provider.Endpoint, who caller, inspect func(*exchange, []byte) error) (*exchange, []byte, error) {
+	x := g.newExchange(ep, who)
+	c.setHeader("X-Request-Id", x.id)
+	body, err := readBody(c, x.st.cfg.Server.MaxBodyBytes)
+	if err != nil {
+		return x, nil, err
+	}
+	x.keepRequest(body)
+	return x, body, inspect(x, body)
 }
 
 // inspectChat reads what the pipeline needs of a chat request.
@@ -157,20 +164,22 @@ func (g *Gateway) WaitSettled() {
 }
 
 func (g *Gateway) embeddings(c *call, who caller) error {
-	x := g.newExchange(provider.Embeddings, who)
-	c.setHeader("X-Request-Id", x.id)
+	x, body, err := g.receive(c, provider.Embeddings, who, (*exchange).inspectEmbeddings)
 	defer g.settleLater(x)
-	body, err := readBody(c, x.st.cfg.Server.MaxBodyBytes)
 	if err != nil {
 		return x.fail(err)
 	}
-	x.keepRequest(body)
+	return x.fail(g.serve(c, x, body, config.TypeEmbedding))
+}
+
+// inspectEmbeddings reads what the pipeline needs of an embeddings request.
+func (x *exchange) inspectEmbeddings(body []byte) error {
 	f, err := inspectEmbeddings(body)
 	if err != nil {
-		return x.fail(err)
+		return err
 	}
 	x.body, x.requested, x.edits = body, strings.Clone(f.Model), f.edits
-	return x.fail(g.serve(c, x, body, config.TypeEmbedding))
+	return nil
 }
 
 // keepRequest keeps a copy of the request body for payload logging: the
