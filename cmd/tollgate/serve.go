@@ -95,19 +95,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logOut := telemetry.NewLogWriter(stderr, 100*time.Millisecond)
 	defer logOut.Close(context.Background())
 	log := slog.New(telemetry.NewJSONHandler(logOut, nil))
-	st, err := openStore(ctx, cfg)
+	// The store opens on its own goroutine: creating the file and migrating
+	// it waits on several fsyncs, and meanwhile the parts that do not need
+	// it are built and the port is bound. Nothing is served before the
+	// store is open: the server starts below, after it.
+	opening := openStoreAsync(ctx, cfg)
+	defer opening.discard()
+	addr := firstNonEmpty(f.listen, cfg.Server.Listen, "127.0.0.1:8080")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	ledger, err := meter.NewWriter(st, meter.WriterOptions{Journal: cfg.Store.Journal, Logger: log})
-	if err != nil {
-		return err
-	}
-	// Last to run: every request has settled by now, so the queue and the
-	// journal are written out before the process exits.
-	defer closeLedger(ledger, log)
-	svc := tenant.NewService(st, time.Now)
+	defer ln.Close() // on the failures before serving; a second Close is harmless
 	tp, stopTracing, err := telemetry.SetupTracing(ctx, os.Getenv)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
@@ -117,10 +116,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !ok {
 		return fmt.Errorf("profile %q does not exist; use dev, staging or production", f.profile)
 	}
-	alerts := alert.New(alert.Options{Rules: prof.Alerts, Logger: log, Spend: func(ctx context.Context, since time.Time) (meter.Nanos, error) {
-		return st.Spend(ctx, "", "", since)
-	}})
-	defer alerts.Close(context.Background())
 	payloads, err := payload.New(cfg.PayloadLogging, log)
 	if err != nil {
 		return err
@@ -129,6 +124,24 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	metrics := telemetry.NewMetrics()
 	client := provider.NewHTTPClient()
 	client.Transport = telemetry.PropagatingTransport(client.Transport)
+
+	st, err := opening.wait()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ledger, err := meter.NewWriter(st, meter.WriterOptions{Journal: cfg.Store.Journal, Logger: log})
+	if err != nil {
+		return err
+	}
+	// Runs once the gateway has closed: every request has settled by now,
+	// so the queue and the journal are written out before the store closes.
+	defer closeLedger(ledger, log)
+	svc := tenant.NewService(st, time.Now)
+	alerts := alert.New(alert.Options{Rules: prof.Alerts, Logger: log, Spend: func(ctx context.Context, since time.Time) (meter.Nanos, error) {
+		return st.Spend(ctx, "", "", since)
+	}})
+	defer alerts.Close(context.Background())
 	g, err := gateway.New(cfg, gateway.Options{Profile: f.profile, MasterKey: key, Logger: log, Tenants: svc,
 		Ledger: ledger, Spend: st.Spend, Admin: admin.New(svc, st, st, time.Now), Client: client,
 		Metrics: metrics, Tracer: telemetry.NewTracer(tp), Alerts: alerts, ServeMetrics: f.metrics == "",
@@ -137,11 +150,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer g.Close(context.Background())
-	addr := firstNonEmpty(f.listen, cfg.Server.Listen, "127.0.0.1:8080")
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
 	base := "http://" + ln.Addr().String() + "/v1"
 	fmt.Fprintf(stdout, "tollgate listening on %s (profile %s, default tier %s)\n", base, g.Profile().Name, g.Profile().DefaultTier)
 	if f.demo {
@@ -171,6 +179,40 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
+// storeOpening is the store being opened on its own goroutine.
+type storeOpening struct {
+	done chan struct{}
+	st   *store.SQLite
+	err  error
+}
+
+// openStoreAsync starts opening the configured store.
+func openStoreAsync(ctx context.Context, cfg *config.Config) *storeOpening {
+	o := &storeOpening{done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		o.st, o.err = openStore(ctx, cfg)
+	}()
+	return o
+}
+
+// wait returns the store once it is open; the caller closes it.
+func (o *storeOpening) wait() (*store.SQLite, error) {
+	<-o.done
+	st := o.st
+	o.st = nil
+	return st, o.err
+}
+
+// discard closes the store if wait never handed it over: a start that
+// fails before it needs the store still leaves no connection behind.
+func (o *storeOpening) discard() {
+	<-o.done
+	if o.st != nil {
+		o.st.Close()
+	}
+}
+
 // openStore opens the configured store, creating the SQLite file and
 // applying migrations as needed.
 func openStore(ctx context.Context, cfg *config.Config) (*store.SQLite, error) {
@@ -190,12 +232,18 @@ func closeLedger(w *meter.Writer, log *slog.Logger) {
 	}
 }
 
-// rotationLoop logs the keys near or past their team's maximum age, at start
-// and every hour; GET /admin/keys/rotation-due answers the same.
+// rotationLoop logs the keys near or past their team's maximum age, a moment
+// after start (rotationFirstCheck) and every hour; GET
+// /admin/keys/rotation-due answers the same.
 func rotationLoop(ctx context.Context, svc *tenant.Service, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
+	t := time.NewTimer(rotationFirstCheck)
 	defer t.Stop()
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 		due, err := svc.RotationDue(ctx, "")
 		if err != nil && ctx.Err() == nil {
 			log.Error("rotation check failed", slog.String("error", err.Error()))
@@ -204,13 +252,15 @@ func rotationLoop(ctx context.Context, svc *tenant.Service, log *slog.Logger) {
 			log.Warn("key rotation due", slog.String("event", "key_rotation_due"), slog.String("key_id", n.KeyID),
 				slog.String("team_id", n.TeamID), slog.Time("due", n.Due), slog.Bool("overdue", n.Overdue))
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+		t.Reset(time.Hour)
 	}
 }
+
+// rotationFirstCheck delays the first rotation check past the start: it
+// opens the store's first read connection and reads every team and key,
+// work that, run at once, competed with the start for the CPU and delayed
+// readiness by a few milliseconds on a loaded 2-core machine.
+const rotationFirstCheck = time.Second
 
 // reloadLoop reloads the file on SIGHUP, and on change with --watch. An
 // invalid file is logged and the running configuration stays.

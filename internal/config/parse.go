@@ -85,15 +85,16 @@ func (d *decoder) document(data []byte) *yaml.Node {
 	return root
 }
 
-var (
-	yamlLineRE   = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
-	yamlAnchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
-)
-
 // syntaxError turns the YAML parser's "yaml: line N: msg" into a Problem.
 // The parser gives no line for an unknown anchor; the first "*name" in the
 // text is where it is.
+//
+// The expressions are compiled here, not in package variables: a file
+// with a syntax error is rare, and every process that imports config (the
+// gateway's start included) would otherwise compile them at init.
 func (d *decoder) syntaxError(err error, data []byte) {
+	yamlLineRE := regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
+	yamlAnchorRE := regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
 	msg, line := err.Error(), 0
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])

@@ -6,20 +6,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestCatalogParses guards the embedded data: loadCatalog panics on a broken
-// file, so a bad refresh must fail here first.
+// TestCatalogParses guards the catalogue data: a bad refresh must fail here
+// before catalog_table.go is generated from it.
 func TestCatalogParses(t *testing.T) {
-	entries, providers, err := parseCatalog(catalogJSON)
+	entries, providers, err := parseCatalog(readCatalogJSON(t))
 	if err != nil {
-		t.Fatalf("parseCatalog(embedded) error: %v", err)
+		t.Fatalf("parseCatalog(%s) error: %v", catalogJSONPath, err)
 	}
 	// SOURCE.md: 2 984 top-level keys, two of which are not models.
 	if got, want := len(entries), 2982; got != want {
-		t.Errorf("parseCatalog(embedded) has %d entries, want %d", got, want)
+		t.Errorf("parseCatalog(JSON) has %d entries, want %d", got, want)
 	}
 	for _, skipped := range []string{"sample_spec", "fallback_generalizations"} {
 		if _, ok := entries[skipped]; ok {
-			t.Errorf("parseCatalog(embedded) kept %q", skipped)
+			t.Errorf("parseCatalog(JSON) kept %q", skipped)
 		}
 	}
 	for _, p := range []string{"openai", "anthropic", "deepseek", "groq"} {

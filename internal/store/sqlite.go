@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -35,9 +37,11 @@ type SQLite struct {
 	write *sql.DB // one connection; every write and the migrations
 	read  *sql.DB // a pool for queries, with query_only set
 
-	// insertUsage[k] inserts 1<<k ledger records (see AppendUsage). The
-	// statements are closed with the writer.
-	insertUsage [maxUsageLog + 1]*sql.Stmt
+	// insertUsage[k] inserts 1<<k ledger records, prepared on first use
+	// under insertMu (see usageInsert). The statements are closed with the
+	// writer.
+	insertMu    sync.Mutex
+	insertUsage [maxUsageLog + 1]atomic.Pointer[sql.Stmt]
 }
 
 var _ Store = (*SQLite)(nil)
@@ -68,12 +72,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	s := &SQLite{write: write, read: read}
-	if err := s.prepareUsageInserts(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	return s, nil
+	return &SQLite{write: write, read: read}, nil
 }
 
 // sqliteDSN builds the driver name for path. The path goes in a file: URI,

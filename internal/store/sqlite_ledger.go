@@ -53,19 +53,40 @@ func insertUsageSQL(n int) string {
 		strings.Repeat(row+", ", n-1) + row
 }
 
-// prepareUsageInserts prepares, on the writer's connection, the INSERTs of
-// 1, 2, 4 … 1<<maxUsageLog records AppendUsage splits every batch into.
-// Preparing a statement of 64 records costs about as much as inserting
-// them, so it is done once, not per batch.
-func (s *SQLite) prepareUsageInserts(ctx context.Context) error {
-	for k := range s.insertUsage {
-		st, err := s.write.PrepareContext(ctx, insertUsageSQL(1<<k))
-		if err != nil {
-			return fmt.Errorf("prepare ledger insert: %w", err)
-		}
-		s.insertUsage[k] = st
+// usageInsert returns the INSERT of 1<<k records, prepared on the writer's
+// connection the first time a batch needs it. Preparing a statement of 64
+// records costs about as much as inserting them, so it is done once, not
+// per batch; and not at open, where the seven statements took several
+// milliseconds of the gateway's start-up for a ledger that may see its
+// first batch much later (the ledger writer, off the request path, pays
+// it on first use). It must not be called inside a write transaction: the
+// writer pool's one connection would be busy.
+func (s *SQLite) usageInsert(ctx context.Context, k int) (*sql.Stmt, error) {
+	if st := s.insertUsage[k].Load(); st != nil {
+		return st, nil
 	}
-	return nil
+	s.insertMu.Lock()
+	defer s.insertMu.Unlock()
+	if st := s.insertUsage[k].Load(); st != nil {
+		return st, nil
+	}
+	st, err := s.write.PrepareContext(ctx, insertUsageSQL(1<<k))
+	if err != nil {
+		return nil, fmt.Errorf("prepare ledger insert: %w", err)
+	}
+	s.insertUsage[k].Store(st)
+	return st, nil
+}
+
+// usageInsertSizes returns, as bits 0 to maxUsageLog, the statement sizes
+// AppendUsage splits n records into: full statements of 1<<maxUsageLog
+// while that many remain, then one of each power of two in the rest.
+func usageInsertSizes(n int) uint {
+	sizes := uint(n) & (1<<maxUsageLog - 1)
+	if n >= 1<<maxUsageLog {
+		sizes |= 1 << maxUsageLog
+	}
+	return sizes
 }
 
 // AppendUsage writes recs in one transaction, skipping records whose
@@ -80,8 +101,17 @@ func (s *SQLite) AppendUsage(ctx context.Context, recs []meter.Record) error {
 			return fmt.Errorf("append usage: record %d: %w", i, err)
 		}
 	}
+	var prepared [maxUsageLog + 1]*sql.Stmt
+	for sizes := usageInsertSizes(len(recs)); sizes != 0; sizes &= sizes - 1 {
+		k := bits.TrailingZeros(sizes)
+		st, err := s.usageInsert(ctx, k)
+		if err != nil {
+			return fmt.Errorf("append usage: %w", err)
+		}
+		prepared[k] = st
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var stmts [maxUsageLog + 1]*sql.Stmt // s.insertUsage in tx, as needed
+		var stmts [maxUsageLog + 1]*sql.Stmt // prepared in tx, as needed
 		args := make([]any, 0, usageParams*min(len(recs), 1<<maxUsageLog))
 		for done := 0; done < len(recs); {
 			// The largest statement that fits: a full one while 64
@@ -89,7 +119,7 @@ func (s *SQLite) AppendUsage(ctx context.Context, recs []meter.Record) error {
 			k := min(bits.Len(uint(len(recs)-done))-1, maxUsageLog)
 			n := 1 << k
 			if stmts[k] == nil {
-				stmts[k] = tx.StmtContext(ctx, s.insertUsage[k])
+				stmts[k] = tx.StmtContext(ctx, prepared[k])
 			}
 			args = args[:0]
 			for i := done; i < done+n; i++ {

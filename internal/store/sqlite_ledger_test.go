@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,6 +236,22 @@ func TestSQLiteAppendUsageChunks(t *testing.T) {
 	want := slices.Concat(recs, dup[:5], dup[6:70], dup[71:])
 	slices.SortStableFunc(want, func(a, b meter.Record) int { return a.Time.Compare(b.Time) })
 	assertStored(t, s, want)
+}
+
+// TestUsageInsertSizes checks that AppendUsage prepares, before its
+// transaction, exactly the statement sizes its split of a batch uses.
+func TestUsageInsertSizes(t *testing.T) {
+	for n := 1; n <= 300; n++ {
+		var want uint
+		for done := 0; done < n; {
+			k := min(bits.Len(uint(n-done))-1, maxUsageLog)
+			want |= 1 << k
+			done += 1 << k
+		}
+		if got := usageInsertSizes(n); got != want {
+			t.Errorf("usageInsertSizes(%d) = %b, want %b", n, got, want)
+		}
+	}
 }
 
 // TestSQLiteAppendUsageAllOrNothing fails a batch in its last statement:

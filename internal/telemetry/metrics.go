@@ -302,18 +302,20 @@ func teamLabel(team string) string {
 }
 
 // statusLabels holds the label of every status code from 100 to 599, so the
-// hot path does not format one.
-var statusLabels = func() []string {
+// hot path does not format one. They are made on first use rather than at
+// package init, which every process importing telemetry (the gateway's
+// start included) would pay for.
+var statusLabels = sync.OnceValue(func() []string {
 	s := make([]string, 500)
 	for i := range s {
 		s[i] = strconv.Itoa(100 + i)
 	}
 	return s
-}()
+})
 
 func statusLabel(code int) string {
 	if code >= 100 && code < 600 {
-		return statusLabels[code-100]
+		return statusLabels()[code-100]
 	}
 	return strconv.Itoa(code)
 }

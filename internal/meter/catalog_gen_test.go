@@ -1,0 +1,286 @@
+package meter
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"go/format"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// This file turns catalog/model_prices_and_context_window.json into
+// catalog_table.go (go generate ./internal/meter runs TestCatalogTable with
+// -update-catalog-table) and checks that the two agree.
+
+var updateCatalogTable = flag.Bool("update-catalog-table", false, "rewrite catalog_table.go from the catalogue JSON")
+
+const (
+	catalogJSONPath  = "catalog/model_prices_and_context_window.json"
+	catalogTablePath = "catalog_table.go"
+)
+
+// readCatalogJSON returns the catalogue's source data.
+func readCatalogJSON(t testing.TB) []byte {
+	t.Helper()
+	data, err := os.ReadFile(catalogJSONPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// catalogRecord is the subset of a catalogue entry the gateway reads. Pointers
+// tell "absent" (or JSON null) from zero.
+type catalogRecord struct {
+	Provider        string   `json:"litellm_provider"`
+	Mode            string   `json:"mode"`
+	MaxInputTokens  *float64 `json:"max_input_tokens"`
+	MaxOutputTokens *float64 `json:"max_output_tokens"`
+	MaxTokens       *float64 `json:"max_tokens"`
+	Input           *float64 `json:"input_cost_per_token"`
+	Output          *float64 `json:"output_cost_per_token"`
+	CacheRead       *float64 `json:"cache_read_input_token_cost"`
+	CacheHit        *float64 `json:"input_cost_per_token_cache_hit"`
+	CacheWrite      *float64 `json:"cache_creation_input_token_cost"`
+}
+
+// parseCatalog decodes the catalogue object entry by entry, skipping the
+// documentation stub sample_spec (its values are strings) and the routing
+// rules in fallback_generalizations.
+func parseCatalog(data []byte) (map[string]CatalogEntry, map[string]bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, nil, fmt.Errorf("want a JSON object, got %v (%v)", tok, err)
+	}
+	entries := make(map[string]CatalogEntry, 3000)
+	providers := make(map[string]bool, 128)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, nil, err
+		}
+		key, _ := tok.(string)
+		if key == "sample_spec" || key == "fallback_generalizations" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return nil, nil, fmt.Errorf("skip %q: %w", key, err)
+			}
+			continue
+		}
+		var rec catalogRecord
+		if err := dec.Decode(&rec); err != nil {
+			return nil, nil, fmt.Errorf("entry %q: %w", key, err)
+		}
+		e, err := rec.entry(key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("entry %q: %w", key, err)
+		}
+		entries[key] = e
+		providers[e.Provider] = true
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, fmt.Errorf("data after the catalogue object")
+	}
+	return entries, providers, nil
+}
+
+func (r *catalogRecord) entry(key string) (CatalogEntry, error) {
+	e := CatalogEntry{Key: key, Provider: r.Provider, Mode: r.Mode}
+	var err error
+	size := func(f *float64) int {
+		if f == nil || err != nil {
+			return 0
+		}
+		if *f < 0 || *f != math.Trunc(*f) || *f > math.MaxInt32 {
+			err = fmt.Errorf("token count %v is not a whole number", *f)
+			return 0
+		}
+		return int(*f)
+	}
+	e.MaxInputTokens = size(r.MaxInputTokens)
+	if r.MaxInputTokens == nil {
+		e.MaxInputTokens = size(r.MaxTokens)
+	}
+	e.MaxOutputTokens = size(r.MaxOutputTokens)
+	price := func(f *float64) PerMillion {
+		if f == nil {
+			return 0
+		}
+		if *f < 0 || math.IsNaN(*f) || math.IsInf(*f, 0) {
+			err = fmt.Errorf("price %v is negative", *f)
+			return 0
+		}
+		return PerMillionFromPerToken(*f)
+	}
+	e.Price.Input = price(r.Input)
+	e.Price.Output = price(r.Output)
+	e.Priced = r.Input != nil && (r.Output != nil || r.Mode == "embedding")
+	switch {
+	case r.CacheRead != nil:
+		e.Price.CachedInput, e.HasCachedInput = price(r.CacheRead), true
+	case r.CacheHit != nil:
+		e.Price.CachedInput, e.HasCachedInput = price(r.CacheHit), true
+	default:
+		e.Price.CachedInput = e.Price.Input
+	}
+	if r.CacheWrite != nil {
+		e.Price.CacheWrite, e.HasCacheWrite = price(r.CacheWrite), true
+	} else {
+		e.Price.CacheWrite = e.Price.Input
+	}
+	return e, err
+}
+
+// renderCatalogTable writes the Go source of catalog_table.go for entries.
+func renderCatalogTable(entries map[string]CatalogEntry) ([]byte, error) {
+	keys := make([]string, 0, len(entries))
+	providerSet := map[string]bool{}
+	modeSet := map[string]bool{}
+	for k, e := range entries {
+		keys = append(keys, k)
+		providerSet[e.Provider] = true
+		modeSet[e.Mode] = true
+	}
+	slices.Sort(keys) // byte order, which strings.Compare in catalogLookup follows
+	providers := sortedKeys(providerSet)
+	modes := sortedKeys(modeSet)
+	if len(providers) > math.MaxUint8+1 || len(modes) > math.MaxUint8+1 {
+		return nil, fmt.Errorf("%d providers and %d modes: catalogRow's uint8 indexes do not hold them", len(providers), len(modes))
+	}
+	var b bytes.Buffer
+	b.WriteString("// Code generated by TestCatalogTable (go generate ./internal/meter) from\n")
+	b.WriteString("// " + catalogJSONPath + "; DO NOT EDIT.\n\n")
+	b.WriteString("package meter\n\n")
+	b.WriteString("// catalogProviders is every litellm_provider of the catalogue, sorted.\n")
+	b.WriteString("var catalogProviders = [...]string{\n")
+	for _, p := range providers {
+		b.WriteString("\t" + strconv.Quote(p) + ",\n")
+	}
+	b.WriteString("}\n\n// catalogModes is every mode of the catalogue, sorted.\nvar catalogModes = [...]string{\n")
+	for _, m := range modes {
+		b.WriteString("\t" + strconv.Quote(m) + ",\n")
+	}
+	b.WriteString("}\n\n// catalogKeys is the catalogue's keys, sorted, end to end.\nconst catalogKeys = \"\" +\n")
+	var line strings.Builder
+	for i, k := range keys {
+		line.WriteString(k)
+		if line.Len() >= 80 || i == len(keys)-1 {
+			b.WriteString("\t" + strconv.Quote(line.String()))
+			if i < len(keys)-1 {
+				b.WriteString(" +")
+			}
+			b.WriteString("\n")
+			line.Reset()
+		}
+	}
+	b.WriteString("\n// catalogRows is the catalogue's entries in the order of catalogKeys:\n")
+	b.WriteString("// {keyEnd, provider, mode, flags, maxInputTokens, maxOutputTokens,\n")
+	b.WriteString("// input, output, cachedInput, cacheWrite}.\n")
+	fmt.Fprintf(&b, "var catalogRows = [%d]catalogRow{\n", len(keys))
+	end := 0
+	for _, k := range keys {
+		e := entries[k]
+		end += len(k)
+		if end > math.MaxUint32 {
+			return nil, fmt.Errorf("catalogue keys exceed 4 GiB")
+		}
+		var flags int
+		if e.Priced {
+			flags |= catalogPriced
+		}
+		if e.HasCachedInput {
+			flags |= catalogHasCachedInput
+		}
+		if e.HasCacheWrite {
+			flags |= catalogHasCacheWrite
+		}
+		fmt.Fprintf(&b, "\t{%d, %d, %d, %d, %d, %d, %d, %d, %d, %d}, // %s\n", end,
+			slices.Index(providers, e.Provider), slices.Index(modes, e.Mode), flags,
+			e.MaxInputTokens, e.MaxOutputTokens, e.Price.Input, e.Price.Output, e.Price.CachedInput,
+			e.Price.CacheWrite, strconv.Quote(k))
+	}
+	b.WriteString("}\n")
+	return format.Source(b.Bytes())
+}
+
+func sortedKeys(set map[string]bool) []string {
+	s := make([]string, 0, len(set))
+	for k := range set {
+		s = append(s, k)
+	}
+	slices.Sort(s)
+	return s
+}
+
+// TestCatalogTable checks that catalog_table.go is what the catalogue JSON
+// compiles to, and with -update-catalog-table rewrites it.
+func TestCatalogTable(t *testing.T) {
+	entries, _, err := parseCatalog(readCatalogJSON(t))
+	if err != nil {
+		t.Fatalf("parseCatalog(%s) error: %v", catalogJSONPath, err)
+	}
+	src, err := renderCatalogTable(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *updateCatalogTable {
+		if err := os.WriteFile(catalogTablePath, src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s: %d entries", catalogTablePath, len(entries))
+		return
+	}
+	old, err := os.ReadFile(catalogTablePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(old, src) {
+		t.Fatalf("%s is stale: run go generate ./internal/meter", catalogTablePath)
+	}
+}
+
+// TestCatalogTableLookups checks the compiled table against the JSON decoded
+// the slow way: every entry is found under its key, equal field by field, and
+// CatalogHasProvider knows exactly the entries' providers.
+func TestCatalogTableLookups(t *testing.T) {
+	entries, providers, err := parseCatalog(readCatalogJSON(t))
+	if err != nil {
+		t.Fatalf("parseCatalog(%s) error: %v", catalogJSONPath, err)
+	}
+	if len(catalogRows) != len(entries) {
+		t.Errorf("catalogRows has %d entries, the JSON %d", len(catalogRows), len(entries))
+	}
+	for k, want := range entries {
+		got, ok := catalogLookup(k)
+		if !ok {
+			t.Errorf("catalogLookup(%q) not found", k)
+			continue
+		}
+		if got != want {
+			t.Errorf("catalogLookup(%q) = %+v, want %+v", k, got, want)
+		}
+	}
+	for p := range providers {
+		if !CatalogHasProvider(p) {
+			t.Errorf("CatalogHasProvider(%q) = false, want true", p)
+		}
+	}
+	if len(catalogProviders) != len(providers) {
+		t.Errorf("catalogProviders has %d names, the JSON %d", len(catalogProviders), len(providers))
+	}
+	for _, k := range []string{"", "a", "zzzz", "gpt-4o-mini ", " gpt-4o-mini", "GPT-4O-MINI"} {
+		if _, ok := catalogLookup(k); ok != (entries[k] != CatalogEntry{}) {
+			t.Errorf("catalogLookup(%q) ok = %v", k, ok)
+		}
+	}
+}
