@@ -253,8 +253,7 @@ func attemptContext(ctx context.Context, t config.Timeouts, stream bool) (contex
 func noCancel(error) {}
 
 // writeHeaders commits the response: what happened, and the gateway's own
-// time so far. No second status can follow; a stream's handler goroutine is
-// told it may send them.
+// time so far. No second status can follow.
 func (g *Gateway) writeHeaders(c *call, x *exchange, contentType string) {
 	now := time.Since(x.start)
 	x.ttfb = now
@@ -263,9 +262,6 @@ func (g *Gateway) writeHeaders(c *call, x *exchange, contentType string) {
 	x.routeHeaders(c)
 	c.fc.SetStatusCode(http.StatusOK)
 	c.committed = true
-	if c.stream != nil {
-		c.stream.ready <- true
-	}
 }
 
 // routeHeaders says which model served (or failed last), and how.

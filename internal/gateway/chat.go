@@ -122,28 +122,24 @@ func (x *exchange) inspectChat(body []byte) error {
 	return nil
 }
 
-// serveStream runs a stream request's pipeline on its own goroutine (see
+// serveStream runs a stream request's pipeline as a coroutine (see
 // streamBody) and returns when the response is ready to go out: committed to
 // a stream, or complete (an error, before anything was sent). The request
-// settles on that goroutine once the client has the whole stream.
+// settles at the pipeline's end, once the client has the whole stream.
 func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
-	c.stream = newStreamBody()
-	go func() {
-		// Deferred calls run last first: the response ends, then the call,
-		// then the request settles.
+	c.stream = &streamBody{}
+	c.stream.runStream(func() {
+		// Deferred calls run last first: the call ends, then the request
+		// settles.
 		defer g.settle(context.Background(), x)
-		defer c.stream.end()
 		defer g.finish(c)
 		defer g.recoverPanic(c, x)
 		err := x.fail(g.serve(c, x, body, config.TypeChat))
-		if !c.committed {
-			if err != nil {
-				writeError(c.fc, err)
-			}
-			c.stream.ready <- false
+		if !c.committed && err != nil {
+			writeError(c.fc, err)
 		}
-	}()
-	if <-c.stream.ready {
+	})
+	if c.committed {
 		c.fc.Response.SetBodyStream(c.stream, -1)
 	}
 }

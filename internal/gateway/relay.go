@@ -54,8 +54,12 @@ func (g *Gateway) relayStream(ctx context.Context, c *call, x *exchange, s provi
 	g.metrics.OpenStreams(1)
 	defer g.metrics.OpenStreams(-1)
 	out := &sseWriter{body: c.stream, buf: make([]byte, 0, 4096)}
-	for _, c := range held.chunks {
-		if x.keep(c) && out.write(x, c) != nil {
+	buffered := func() bool { return false }
+	if b, ok := s.(provider.Buffered); ok {
+		buffered = b.Buffered
+	}
+	for i, c := range held.chunks {
+		if out.relay(x, c, i < len(held.chunks)-1 || held.eof || buffered()) != nil {
 			return x.aborted(499, "client_closed_request")
 		}
 	}
@@ -72,7 +76,7 @@ func (g *Gateway) relayStream(ctx context.Context, c *call, x *exchange, s provi
 		if err != nil {
 			return g.streamFailed(out, x, err)
 		}
-		if x.keep(chunk) && out.write(x, chunk) != nil {
+		if out.relay(x, chunk, buffered()) != nil {
 			return x.aborted(499, "client_closed_request")
 		}
 	}
@@ -154,22 +158,56 @@ func emptyString(chunk, key []byte) bool {
 	}
 }
 
-// sseWriter writes events; each goes out as soon as it is written.
+// sseWriter writes events. An event goes out, flushed, as soon as it is
+// written, together with those written before it with more set: events
+// that arrived from upstream in one read leave in one write, as nginx
+// relays them, rather than one write and one flush each.
 type sseWriter struct {
 	body *streamBody
 	buf  []byte
 }
 
-func (s *sseWriter) write(x *exchange, chunk []byte) error {
+// maxSSEBatch bounds the events held back by more.
+const maxSSEBatch = 16 << 10
+
+func (s *sseWriter) write(x *exchange, chunk []byte, more bool) error {
 	x.keepResponse(chunk)
 	x.keepResponse(newline)
-	s.buf = append(append(append(s.buf[:0], "data: "...), chunk...), "\n\n"...)
-	return s.body.write(s.buf)
+	s.buf = append(append(append(s.buf, "data: "...), chunk...), "\n\n"...)
+	if more && len(s.buf) < maxSSEBatch {
+		return nil
+	}
+	return s.flush()
+}
+
+// relay writes chunk if the client gets it (see keep); a chunk dropped
+// still sends the events held before it unless more follow.
+func (s *sseWriter) relay(x *exchange, chunk []byte, more bool) error {
+	if x.keep(chunk) {
+		return s.write(x, chunk, more)
+	}
+	if more {
+		return nil
+	}
+	return s.flush()
+}
+
+// flush writes the events held; the buffer is the writer's again after.
+func (s *sseWriter) flush() error {
+	if len(s.buf) == 0 {
+		return nil
+	}
+	err := s.body.write(s.buf)
+	s.buf = s.buf[:0]
+	return err
 }
 
 var doneEvent = []byte("data: [DONE]\n\n")
 
-func (s *sseWriter) done() { s.body.write(doneEvent) }
+func (s *sseWriter) done() {
+	s.buf = append(s.buf, doneEvent...)
+	s.flush()
+}
 
 // streamFailed ends a stream that broke after its first byte.
 func (g *Gateway) streamFailed(out *sseWriter, x *exchange, err error) error {
@@ -185,7 +223,8 @@ func (g *Gateway) streamFailed(out *sseWriter, x *exchange, err error) error {
 			e.Code, e.Message = pe.Code, "upstream error mid-stream: "+pe.Message
 		}
 	}
-	out.body.write(append(append([]byte("data: "), e.Body()...), "\n\n"...))
+	out.buf = append(append(append(out.buf, "data: "...), e.Body()...), "\n\n"...)
+	out.flush()
 	return x.aborted(e.Status, e.Code)
 }
 

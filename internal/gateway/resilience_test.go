@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -350,5 +351,74 @@ func TestAdminExplain(t *testing.T) {
 	}
 	if code, _, _ := s.do(t, "POST", "/admin/explain", `{"model":"solo"}`, "Authorization", "Bearer wrong"); code != 401 {
 		t.Errorf("explain without the master key: %d", code)
+	}
+}
+
+// Events that arrive together leave together, and none waits for the next
+// read: the client has the whole first burst while the upstream holds the rest.
+func TestStreamFlushesEachBurst(t *testing.T) {
+	release := make(chan struct{})
+	chunk := func(content string) string {
+		return `data: {"id":"c","object":"chat.completion.chunk","model":"solo-up","choices":[{"index":0,"delta":{"content":"` + content + `"}}]}` + "\n\n"
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		rc := http.NewResponseController(w)
+		io.WriteString(w, chunk("a")+chunk("b")+chunk("c"))
+		rc.Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, chunk("d")+`data: {"id":"c","object":"chat.completion.chunk","model":"solo-up","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`+"\n\ndata: [DONE]\n\n")
+	}))
+	defer up.Close()
+	s := startStackWith(t, strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1", "base_url: "+up.URL))
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/chat/completions",
+		strings.NewReader(`{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+masterKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if l := sc.Text(); l != "" {
+				lines <- l
+			}
+		}
+		close(lines)
+	}()
+	var got []string
+	read := func(n int) {
+		for range n {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("stream ended after %q", got)
+				}
+				got = append(got, l)
+			case <-time.After(2 * time.Second):
+				t.Fatalf("after %q the gateway sent nothing for 2 s: an event that arrived is held back", got)
+			}
+		}
+	}
+	read(3)
+	for i, want := range []string{`"content":"a"`, `"content":"b"`, `"content":"c"`} {
+		if !strings.Contains(got[i], want) {
+			t.Fatalf("event %d = %q, want %s", i, got[i], want)
+		}
+	}
+	close(release)
+	read(2) // d and [DONE]; the usage chunk the client did not ask for is dropped
+	if !strings.Contains(got[3], `"content":"d"`) || got[4] != "data: [DONE]" {
+		t.Errorf("rest of the stream = %q", got[3:])
+	}
+	if l, ok := <-lines; ok {
+		t.Errorf("after [DONE]: %q", l)
 	}
 }

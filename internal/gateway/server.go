@@ -32,7 +32,7 @@ import (
 //
 // What fasthttp does not do, the gateway does itself: it notices a client
 // that leaves while its request waits upstream (departures), and it streams
-// SSE from a goroutine of its own (streamBody).
+// SSE from a coroutine the connection's goroutine resumes (streamBody).
 
 // Server settings. The whole request must arrive within readTimeout; an idle
 // keep-alive connection is closed after idleTimeout. Headers larger than
@@ -153,7 +153,7 @@ type call struct {
 	fc     *fasthttp.RequestCtx
 	ctx    context.Context
 	cancel context.CancelFunc
-	// stream is set when the pipeline runs on its own goroutine (a streamed
+	// stream is set when the pipeline runs as a coroutine (a streamed
 	// answer); the response body then goes through it.
 	stream    *streamBody
 	committed bool      // the status and headers are final (a stream has started)
@@ -173,7 +173,7 @@ func (c *call) header(name string) string {
 }
 
 // setHeader sets a response header. Before a stream commits the pipeline
-// goroutine owns the response; the connection's goroutine is waiting.
+// coroutine owns the response; the connection's goroutine is waiting.
 func (c *call) setHeader(name, value string) { c.fc.Response.Header.Set(name, value) }
 
 // handler serves one authenticated API call.
@@ -200,7 +200,7 @@ func (g *Gateway) api(fc *fasthttp.RequestCtx, method string, h handler) {
 	g.metrics.InFlight(1)
 	g.departures.add(c)
 	defer func() {
-		if c.stream == nil { // else the stream's goroutine finishes it
+		if c.stream == nil { // else the stream's pipeline finishes it
 			g.finish(c) // deferred: a panic (answered by handle) must not leak the call
 		}
 	}()
@@ -246,16 +246,15 @@ func (g *Gateway) admin(c *call, who caller) error {
 	return nil
 }
 
-// recoverPanic, deferred on a stream's goroutine, turns a panic into a
+// recoverPanic, deferred in a stream's pipeline, turns a panic into a
 // logged 500 (or, once the stream has started, a cut stream) rather than a
 // crashed gateway: net/http recovered handler panics, fasthttp does not, and
-// neither would recover this goroutine's.
+// a panic in the coroutine would surface in fasthttp's WriteTo call.
 func (g *Gateway) recoverPanic(c *call, x *exchange) {
 	if r := recover(); r != nil {
 		g.logPanic(r, x.id)
 		if !c.committed {
 			writeError(c.fc, errInternal)
-			c.stream.ready <- false
 		}
 	}
 }

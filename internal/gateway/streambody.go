@@ -2,50 +2,71 @@ package gateway
 
 import (
 	"io"
-	"sync"
+	"iter"
 )
 
-// streamBody carries a streamed answer from the pipeline's goroutine to the
-// connection's. fasthttp writes a response only after its handler returns,
-// so a stream request runs its pipeline on a goroutine of its own while the
-// handler waits: if the pipeline fails before committing, it leaves a
-// complete error response and the handler returns it; once it commits, the
-// handler returns with this as the body, and fasthttp calls WriteTo, which
-// writes each event as one chunk and flushes it. Every write is acknowledged
-// with its error, so the pipeline learns at once that the client left, and
-// may reuse its buffer.
+// streamBody carries a streamed answer from the pipeline to the connection.
+// fasthttp writes a response only after its handler returns, so a stream
+// request's pipeline runs as a coroutine (iter.Pull) that the connection's
+// goroutine resumes: the handler runs it until it commits (its first event)
+// or ends with a complete error response, and returns; fasthttp then writes
+// the headers and calls WriteTo, which writes and flushes each event and
+// resumes the pipeline for the next. One goroutine is running at any time,
+// and switching between the two costs no scheduler wake-up, as a channel
+// hand-off between goroutines did (two per event, plus one to commit).
+//
+// A write returns once its event is on the wire, or failed: the pipeline
+// learns at once that the client left, and may reuse its buffer.
 type streamBody struct {
-	ready  chan bool // true: committed; false: ended with a complete response
-	chunks chan []byte
-	acks   chan error
-	closed sync.Once
+	next  func() ([]byte, bool)
+	stop  func()
+	yield func([]byte) bool
+	first []byte // the event the pipeline committed with, still to write
+	err   error  // why the connection refused a write
 }
 
-func newStreamBody() *streamBody {
-	return &streamBody{ready: make(chan bool, 1), chunks: make(chan []byte), acks: make(chan error)}
+// runStream starts pipeline as a coroutine and runs it until its first
+// write or its end. It reports whether the pipeline is suspended in its
+// first write (that event then waits in first).
+func (s *streamBody) runStream(pipeline func()) bool {
+	s.next, s.stop = iter.Pull(func(yield func([]byte) bool) {
+		s.yield = yield
+		pipeline()
+	})
+	var ok bool
+	s.first, ok = s.next()
+	return ok
 }
 
-// write sends one event and waits until it is on the wire (or failed).
+// write hands one event to the connection and returns when it is written.
 func (s *streamBody) write(b []byte) error {
-	s.chunks <- b
-	return <-s.acks
+	if s.yield(b) {
+		return nil
+	}
+	if s.err != nil {
+		return s.err
+	}
+	return errClientGone
 }
-
-// end is the pipeline's last act: nothing more will be written.
-func (s *streamBody) end() { close(s.chunks) }
 
 // WriteTo runs on the connection's goroutine; fasthttp frames and flushes
 // each Write as one chunk.
 func (s *streamBody) WriteTo(w io.Writer) (int64, error) {
 	var n int64
-	for b := range s.chunks {
+	b, ok := s.first, s.first != nil
+	s.first = nil
+	if !ok {
+		b, ok = s.next()
+	}
+	for ok {
 		m, err := w.Write(b)
 		n += int64(m)
-		s.acks <- err
 		if err != nil {
-			s.Close()
+			s.err = err
+			s.stop()
 			return n, err
 		}
+		b, ok = s.next()
 	}
 	return n, nil
 }
@@ -60,10 +81,6 @@ func (s *streamBody) Read([]byte) (int, error) { return 0, io.ErrNoProgress }
 // ended, so the connection is not reused while it runs. fasthttp calls it
 // after the body, and also when the headers could not be written.
 func (s *streamBody) Close() error {
-	s.closed.Do(func() {
-		for range s.chunks {
-			s.acks <- errClientGone
-		}
-	})
+	s.stop()
 	return nil
 }

@@ -206,6 +206,9 @@ func (s *openAIStream) Next() ([]byte, error) {
 
 func (s *openAIStream) Close() error { return s.body.Close() }
 
+// Buffered reports whether the next event has arrived already.
+func (s *openAIStream) Buffered() bool { return s.sse.Ready() }
+
 type errString string
 
 func (e errString) Error() string { return string(e) }

@@ -76,6 +76,14 @@ type Stream interface {
 	Close() error
 }
 
+// Buffered is implemented by a Stream that can tell whether its next chunk
+// has arrived already, read from the network with this one. The gateway
+// then writes the two together and flushes once, as a proxy writes what
+// one read brought; a Stream that cannot tell has every chunk flushed alone.
+type Buffered interface {
+	Buffered() bool
+}
+
 // Provider sends one attempt upstream.
 type Provider interface {
 	// Do sends req. A non-2xx upstream answer or a transport failure is

@@ -70,6 +70,36 @@ func (s *SSEReader) Next() (Event, error) {
 	}
 }
 
+// Ready reports whether an event with data is already buffered whole, so
+// that reading it needs nothing more from the network. It may say false
+// when such an event is there (a line longer than the buffer), never true
+// when none is.
+func (s *SSEReader) Ready() bool {
+	b, _ := s.r.Peek(s.r.Buffered())
+	seen := false
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false
+		}
+		line := b[:i]
+		b = b[i+1:]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		switch {
+		case len(line) == 0:
+			if seen {
+				return true
+			}
+		case bytes.HasPrefix(line, dataField) && len(bytes.TrimPrefix(line[len(dataField):], []byte{' '})) > 0:
+			seen = true
+		}
+	}
+}
+
+var dataField = []byte("data:")
+
 func (s *SSEReader) readLine() ([]byte, error) {
 	line, err := s.r.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {

@@ -87,3 +87,34 @@ func TestErrorEnvelope(t *testing.T) {
 		t.Errorf("AsError leaks the cause: %s", hidden.Body())
 	}
 }
+
+// Ready says true only when Next would return an event with data without
+// reading: comments, blank lines, event-only and unfinished events do not count.
+func TestSSEReaderReady(t *testing.T) {
+	cases := []struct {
+		buffered string
+		want     bool
+	}{
+		{"", false},
+		{"data: {\"a\":1}\n\n", true},
+		{"data: {\"a\":1}\r\n\r\n", true},
+		{"data: {\"a\":1}\n", false},
+		{"data: {\"a\"", false},
+		{": keep-alive\n\n", false},
+		{"\n\n\n", false},
+		{"event: ping\n\n", false},
+		{"data:\n\n", false},
+		{"event: ping\n\ndata: x\n\n", true},
+		{": c\ndata:x\n\n", true},
+	}
+	for _, tc := range cases {
+		// A first event makes the reader fill its buffer with the rest.
+		r := NewSSEReader(strings.NewReader("data: first\n\n" + tc.buffered))
+		if ev, err := r.Next(); err != nil || string(ev.Data) != "first" {
+			t.Fatalf("%q: first event %q, %v", tc.buffered, ev.Data, err)
+		}
+		if got := r.Ready(); got != tc.want {
+			t.Errorf("Ready with %q buffered = %v, want %v", tc.buffered, got, tc.want)
+		}
+	}
+}
