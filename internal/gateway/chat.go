@@ -124,14 +124,15 @@ func (x *exchange) inspectChat(body []byte) error {
 
 // serveStream runs a stream request's pipeline as a coroutine (see
 // streamBody) and returns when the response is ready to go out: committed to
-// a stream, or complete (an error, before anything was sent). The request
-// settles at the pipeline's end, once the client has the whole stream.
+// a stream, or complete (an error, before anything was sent). At the
+// pipeline's end, once the client has every event, the request goes to the
+// settler, so that the end of the body does not wait for it.
 func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
 	c.stream = &streamBody{}
 	c.stream.runStream(func() {
 		// Deferred calls run last first: the call ends, then the request
-		// settles.
-		defer g.settle(context.Background(), x)
+		// goes to be settled.
+		defer g.settleLater(x)
 		defer g.finish(c)
 		defer g.recoverPanic(c, x)
 		err := x.fail(g.serve(c, x, body, config.TypeChat))

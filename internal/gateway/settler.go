@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// settler settles non-stream requests in batches on one goroutine, a few
-// milliseconds after their responses went out. Spawning a goroutine (or
+// settler settles requests in batches on one goroutine, a few milliseconds
+// after their responses (or a stream's last event) went out. Spawning a goroutine (or
 // signalling one) per request would wake an idle CPU on the request's path
 // — on a small VM the most expensive thing a fast request does — so
 // requests only append to a queue, and the settler polls it while there is
