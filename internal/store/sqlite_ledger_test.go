@@ -745,8 +745,8 @@ func TestSQLiteConcurrentAppendAndRead(t *testing.T) {
 // batch=N cases scatter their records over every index, the worst case:
 // request ids in no order, the times of each batch those of the last.
 // time-ordered has times that grow and request ids like the gateway's,
-// which grow with them (gateway.newRequestID), in the writer's default
-// batch of 256.
+// which grow with them (gateway.newRequestID), in batches of 256, 1024
+// (the writer's default) and 4096.
 func BenchmarkSQLiteAppendUsage(b *testing.B) {
 	scattered := func(r *meter.Record, batch, i int) {
 		r.RequestID = "bench-" + strconv.Itoa(i) + "-" + strconv.Itoa(batch)
@@ -759,7 +759,7 @@ func BenchmarkSQLiteAppendUsage(b *testing.B) {
 		name string
 		size int
 		id   func(r *meter.Record, batch, i int)
-	}{{"batch=100", 100, scattered}, {"batch=1000", 1000, scattered}, {"time-ordered", 256, timeOrdered}} {
+	}{{"batch=100", 100, scattered}, {"batch=1000", 1000, scattered}, {"time-ordered", 256, timeOrdered}, {"time-ordered-1024", 1024, timeOrdered}, {"time-ordered-4096", 4096, timeOrdered}} {
 		b.Run(c.name, func(b *testing.B) {
 			s, _ := openTestSQLite(b)
 			batch := testRecords("bench", c.size)
