@@ -1099,9 +1099,57 @@ func (b *body) readLength(p []byte) (int, bool, error) {
 	return n, false, err
 }
 
-// readChunked returns data from the current chunk only, so a streamed chunk
-// reaches the reader without waiting for the next one.
+// readChunked returns data from the current chunk and from those after it
+// that are already buffered: a streamed chunk reaches the reader without
+// waiting for the next one, and chunks that arrived together are read
+// together (an SSE reader above then sees every event one network read
+// brought, and the gateway relays them in one write).
 func (b *body) readChunked(p []byte) (int, bool, error) {
+	total := 0
+	for {
+		n, done, err := b.readChunk(p[total:])
+		total += n
+		if err != nil || done || total == len(p) || !b.chunkBuffered() {
+			return total, done, err
+		}
+	}
+}
+
+// chunkBuffered reports whether readChunk can go on without waiting on the
+// network: data of the current chunk is buffered, or the next chunk's size
+// line and some of its data — or, for the last chunk, the whole end with no
+// trailer.
+func (b *body) chunkBuffered() bool {
+	br := b.c.br
+	if b.n > 0 {
+		return br.Buffered() > 0
+	}
+	p, _ := br.Peek(br.Buffered())
+	if b.crlf {
+		if len(p) < 2 {
+			return false
+		}
+		p = p[2:] // nextChunk checks that it is a CRLF
+	}
+	i := bytes.IndexByte(p, '\n')
+	if i < 0 {
+		return false
+	}
+	size, err := parseChunkSize(bytes.TrimSuffix(p[:i], []byte{'\r'}))
+	rest := p[i+1:]
+	switch {
+	case err != nil:
+		return true // nextChunk fails at once
+	case size == 0:
+		return len(rest) >= 2 && rest[0] == '\r' && rest[1] == '\n'
+	default:
+		return len(rest) > 0
+	}
+}
+
+// readChunk returns data from the current chunk only, starting the next
+// when the current one is done.
+func (b *body) readChunk(p []byte) (int, bool, error) {
 	if b.n == 0 {
 		last, err := b.nextChunk()
 		if err != nil || last {

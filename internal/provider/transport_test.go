@@ -932,3 +932,52 @@ func benchPOST(b *testing.B, rt http.RoundTripper, url string) {
 		})
 	})
 }
+
+// Chunks that arrived together are read together; one still on the way is
+// not waited for; the end is seen in the same read when it is there.
+func TestTransportChunksBufferedTogether(t *testing.T) {
+	release := make(chan struct{})
+	url := rawServer(t, func(c net.Conn, br *bufio.Reader) {
+		if readHeadLines(br) != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4;x=y\r\ndefg\r\n2\r\nhi\r\n")
+		<-release
+		io.WriteString(c, "5\r\njklmn\r\n1\r\no\r\n0\r\n\r\n")
+	})
+	tr := newTestTransport(t, TransportOptions{})
+	req, _ := http.NewRequest("GET", url, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 100)
+	read := func(want string, wantErr error) {
+		t.Helper()
+		got := ""
+		var err error
+		// The head and the first chunks may come in separate packets:
+		// read until the burst is all there, each read returning at once.
+		for len(got) < len(want) && err == nil {
+			var n int
+			n, err = resp.Body.Read(buf)
+			got += string(buf[:n])
+		}
+		if got != want || err != wantErr {
+			t.Fatalf("read %q, %v; want %q, %v", got, err, want, wantErr)
+		}
+	}
+	read("abcdefghi", nil) // returns without the rest: the server is still holding it
+	close(release)
+	time.Sleep(50 * time.Millisecond) // the second burst is in the socket
+	n, err := resp.Body.Read(buf)
+	if string(buf[:n]) != "jklmno" || err != nil && err != io.EOF {
+		t.Fatalf("second burst: %q, %v; want it whole in one read", buf[:n], err)
+	}
+	if err == nil {
+		if n, err = resp.Body.Read(buf); n != 0 || err != io.EOF {
+			t.Fatalf("after the last chunk: %d, %v; want io.EOF", n, err)
+		}
+	}
+}
