@@ -104,10 +104,7 @@ func TestClientCancelDoesNotOpenBreaker(t *testing.T) {
 	s.mock.AddFault(mockupstream.Rule{Model: "solo-up", Fault: "hang"})
 	for range 5 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/chat/completions",
-			strings.NewReader(`{"model":"solo","messages":[{"role":"user","content":"hi"}]}`))
-		req.Header.Set("Authorization", "Bearer "+masterKey)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := s.chat(ctx, `{"model":"solo","messages":[{"role":"user","content":"hi"}]}`); err == nil {
 			resp.Body.Close()
 		}
 		cancel()
@@ -208,10 +205,7 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 	defer up.Close()
 	s := startStackWith(t, strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1", "base_url: "+up.URL))
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/chat/completions",
-		strings.NewReader(`{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
-	req.Header.Set("Authorization", "Bearer "+masterKey)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.chat(ctx, `{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,10 +238,7 @@ func TestClientLeavingNonStreamCancelsUpstream(t *testing.T) {
 	s := startStackWith(t, strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1", "base_url: "+up.URL))
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/chat/completions",
-		strings.NewReader(`{"model":"solo","messages":[{"role":"user","content":"hi"}]}`))
-	req.Header.Set("Authorization", "Bearer "+masterKey)
-	if resp, err := http.DefaultClient.Do(req); err == nil {
+	if resp, err := s.chat(ctx, `{"model":"solo","messages":[{"role":"user","content":"hi"}]}`); err == nil {
 		resp.Body.Close()
 		t.Fatal("the hanging upstream answered")
 	}
@@ -375,10 +366,7 @@ func TestStreamFlushesEachBurst(t *testing.T) {
 	}))
 	defer up.Close()
 	s := startStackWith(t, strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1", "base_url: "+up.URL))
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/chat/completions",
-		strings.NewReader(`{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
-	req.Header.Set("Authorization", "Bearer "+masterKey)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.chat(context.Background(), `{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -421,4 +409,16 @@ func TestStreamFlushesEachBurst(t *testing.T) {
 	if l, ok := <-lines; ok {
 		t.Errorf("after [DONE]: %q", l)
 	}
+}
+
+// chat posts body to the gateway's chat endpoint with the master key, bound
+// by ctx, with no client of ours in between: the tests here control when
+// the connection goes away.
+func (s *stack) chat(ctx context.Context, body string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url+"/chat/completions", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+masterKey)
+	return http.DefaultClient.Do(req)
 }
