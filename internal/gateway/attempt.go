@@ -268,16 +268,28 @@ func (g *Gateway) writeHeaders(c *call, x *exchange, contentType string) {
 func (x *exchange) routeHeaders(c *call) {
 	h := &c.fc.Response.Header
 	var num [24]byte
-	h.Set("X-Tollgate-Model", x.served.Name)
-	h.Set("X-Tollgate-Provider", x.dep.Provider)
-	h.Set("X-Tollgate-Deployment", x.dep.ID)
-	h.SetBytesV("X-Tollgate-Attempts", strconv.AppendInt(num[:0], int64(x.attempts), 10))
-	h.Set("X-Tollgate-Fallback", strconv.FormatBool(x.fallback))
-	h.SetBytesV("X-Tollgate-Overhead-Ms", strconv.AppendFloat(num[:0], float64(x.overhead.Microseconds())/1000, 'f', 3, 64))
+	setCanonical(h, hdrModel, x.served.Name)
+	setCanonical(h, hdrProvider, x.dep.Provider)
+	setCanonical(h, hdrDeployment, x.dep.ID)
+	h.SetCanonical(hdrAttempts, strconv.AppendInt(num[:0], int64(x.attempts), 10))
+	h.SetCanonical(hdrFallback, strconv.AppendBool(num[:0], x.fallback))
+	h.SetCanonical(hdrOverhead, strconv.AppendFloat(num[:0], float64(x.overhead.Microseconds())/1000, 'f', 3, 64))
 	if x.trimmed > 0 {
-		h.SetBytesV("X-Tollgate-Context-Trimmed", strconv.AppendInt(num[:0], int64(x.trimmed), 10))
+		h.SetCanonical(hdrTrimmed, strconv.AppendInt(num[:0], int64(x.trimmed), 10))
 	}
 }
+
+// The response headers every proxied answer carries, in canonical form so
+// fasthttp need not normalize them on each request.
+var (
+	hdrModel      = []byte("X-Tollgate-Model")
+	hdrProvider   = []byte("X-Tollgate-Provider")
+	hdrDeployment = []byte("X-Tollgate-Deployment")
+	hdrAttempts   = []byte("X-Tollgate-Attempts")
+	hdrFallback   = []byte("X-Tollgate-Fallback")
+	hdrOverhead   = []byte("X-Tollgate-Overhead-Ms")
+	hdrTrimmed    = []byte("X-Tollgate-Context-Trimmed")
+)
 
 // clientGone is the 499 of a client that left: logged, never the provider's fault.
 func clientGone(pe *provider.Error) error {

@@ -81,7 +81,10 @@ func newRequestID() string {
 	var b [14]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixNano()))
 	rand.Read(b[8:])
-	return "req_" + hex.EncodeToString(b[:])
+	var id [4 + 2*len(b)]byte
+	copy(id[:], "req_")
+	hex.Encode(id[4:], b[:])
+	return string(id[:])
 }
 
 func (g *Gateway) chat(c *call, who caller) error {

@@ -133,6 +133,9 @@ type snapshot struct {
 	prof       *config.Profile
 	providers  map[string]provider.Provider
 	modelsBody []byte
+	// modelScopes names each model's rate-limit scope ("model:<name>"),
+	// made once per configuration rather than on every request.
+	modelScopes map[*config.Model]string
 }
 
 // mockServer is an in-process mock upstream, kept across reloads so that
@@ -217,7 +220,10 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 		return fmt.Errorf("profile %q does not exist; use dev, staging or production", name)
 	}
 	st := &snapshot{cfg: cfg, prof: prof, providers: make(map[string]provider.Provider, len(cfg.Providers)),
-		modelsBody: modelList(cfg)}
+		modelsBody: modelList(cfg), modelScopes: make(map[*config.Model]string, len(cfg.Models))}
+	for _, m := range cfg.Models {
+		st.modelScopes[m] = "model:" + m.Name
+	}
 	for _, p := range cfg.Providers {
 		ad, err := g.adapterLocked(p)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
@@ -172,9 +173,19 @@ func (c *call) header(name string) string {
 	return ""
 }
 
-// setHeader sets a response header. Before a stream commits the pipeline
-// coroutine owns the response; the connection's goroutine is waiting.
-func (c *call) setHeader(name, value string) { c.fc.Response.Header.Set(name, value) }
+// setHeader sets a response header; name must be canonical ("X-Request-Id"),
+// which spares fasthttp normalizing it. Before a stream commits the
+// pipeline coroutine owns the response; the connection's goroutine is
+// waiting.
+func (c *call) setHeader(name, value string) {
+	setCanonical(&c.fc.Response.Header, unsafe.Slice(unsafe.StringData(name), len(name)), value)
+}
+
+// setCanonical sets a header whose name is already canonical; fasthttp
+// copies the value, so it is passed without a copy of its own.
+func setCanonical(h *fasthttp.ResponseHeader, name []byte, value string) {
+	h.SetCanonical(name, unsafe.Slice(unsafe.StringData(value), len(value)))
+}
 
 // handler serves one authenticated API call.
 type handler func(c *call, who caller) error

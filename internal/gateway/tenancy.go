@@ -77,6 +77,7 @@ func (g *Gateway) authenticate(c *call) (caller, error) {
 // it ends.
 type admission struct {
 	rules    []limit.Rule
+	ruleBuf  [3]limit.Rule // rules' storage: key, team and model limits at most
 	tokens   int // the estimate counted against tokens-per-minute
 	reserve  *limit.Reservation
 	reserved meter.Nanos // its amount
@@ -99,8 +100,9 @@ func (g *Gateway) downgrade(ctx context.Context, c caller) int {
 // then reserves the request's maximum cost against the key's and the team's
 // budgets, all before any upstream call.
 func (g *Gateway) admit(c *call, x *exchange, plan route.Plan, body []byte) error {
-	x.adm.rules = g.rateRules(x.caller, plan.Candidates[0])
-	scopes := budgetScopes(x.caller)
+	x.adm.rules = x.st.rateRules(x.adm.ruleBuf[:0], x.caller, plan.Candidates[0])
+	var scopeBuf [2]limit.Scope
+	scopes := budgetScopes(scopeBuf[:0], x.caller)
 	if len(x.adm.rules) == 0 && len(scopes) == 0 {
 		return nil
 	}
@@ -189,33 +191,36 @@ func (g *Gateway) setBudgetGauge(ctx context.Context, c caller) {
 	}
 }
 
-// rateRules lists the rate limits that apply.
-func (g *Gateway) rateRules(c caller, primary *config.Model) []limit.Rule {
-	var rules []limit.Rule
+// rateRules appends the rate limits that apply to rules.
+func (st *snapshot) rateRules(rules []limit.Rule, c caller, primary *config.Model) []limit.Rule {
 	if c.Principal != nil {
 		if l := c.Key.Limits; l.RPM > 0 || l.TPM > 0 {
-			rules = append(rules, limit.Rule{Scope: "key:" + c.Key.ID, RPM: l.RPM, TPM: l.TPM})
+			rules = append(rules, limit.Rule{Scope: c.KeyScope, RPM: l.RPM, TPM: l.TPM})
 		}
 		if l := c.Team.Limits; l.RPM > 0 || l.TPM > 0 {
-			rules = append(rules, limit.Rule{Scope: "team:" + c.Team.ID, RPM: l.RPM, TPM: l.TPM})
+			rules = append(rules, limit.Rule{Scope: c.TeamScope, RPM: l.RPM, TPM: l.TPM})
 		}
 	}
 	if l := primary.Limits; l.RPM > 0 || l.TPM > 0 {
-		rules = append(rules, limit.Rule{Scope: "model:" + primary.Name, RPM: l.RPM, TPM: l.TPM})
+		scope, ok := st.modelScopes[primary]
+		if !ok {
+			scope = "model:" + primary.Name
+		}
+		rules = append(rules, limit.Rule{Scope: scope, RPM: l.RPM, TPM: l.TPM})
 	}
 	return rules
 }
 
-func budgetScopes(c caller) []limit.Scope {
+// budgetScopes appends the budgets that apply to s.
+func budgetScopes(s []limit.Scope, c caller) []limit.Scope {
 	if c.Principal == nil {
-		return nil
+		return s
 	}
-	var s []limit.Scope
 	if b := c.Key.Budget; b != nil {
-		s = append(s, limit.Scope{ID: "key:" + c.Key.ID, Budget: *b})
+		s = append(s, limit.Scope{ID: c.KeyScope, Budget: *b})
 	}
 	if b := c.Team.Budget; b != nil {
-		s = append(s, limit.Scope{ID: "team:" + c.Team.ID, Budget: *b})
+		s = append(s, limit.Scope{ID: c.TeamScope, Budget: *b})
 	}
 	return s
 }
@@ -310,16 +315,26 @@ func (g *Gateway) settleAdmission(x *exchange, cost meter.Nanos, served bool) {
 func setRateHeaders(h *fasthttp.ResponseHeader, s limit.State) {
 	var num [24]byte
 	if s.LimitRequests > 0 {
-		h.SetBytesV("X-Ratelimit-Limit-Requests", strconv.AppendInt(num[:0], int64(s.LimitRequests), 10))
-		h.SetBytesV("X-Ratelimit-Remaining-Requests", strconv.AppendInt(num[:0], int64(max(s.RemainingRequests, 0)), 10))
-		h.Set("X-Ratelimit-Reset-Requests", s.ResetRequests.Round(time.Millisecond).String())
+		h.SetCanonical(hdrLimitRequests, strconv.AppendInt(num[:0], int64(s.LimitRequests), 10))
+		h.SetCanonical(hdrRemainingRequests, strconv.AppendInt(num[:0], int64(max(s.RemainingRequests, 0)), 10))
+		setCanonical(h, hdrResetRequests, s.ResetRequests.Round(time.Millisecond).String())
 	}
 	if s.LimitTokens > 0 {
-		h.SetBytesV("X-Ratelimit-Limit-Tokens", strconv.AppendInt(num[:0], int64(s.LimitTokens), 10))
-		h.SetBytesV("X-Ratelimit-Remaining-Tokens", strconv.AppendInt(num[:0], int64(max(s.RemainingTokens, 0)), 10))
-		h.Set("X-Ratelimit-Reset-Tokens", s.ResetTokens.Round(time.Millisecond).String())
+		h.SetCanonical(hdrLimitTokens, strconv.AppendInt(num[:0], int64(s.LimitTokens), 10))
+		h.SetCanonical(hdrRemainingTokens, strconv.AppendInt(num[:0], int64(max(s.RemainingTokens, 0)), 10))
+		setCanonical(h, hdrResetTokens, s.ResetTokens.Round(time.Millisecond).String())
 	}
 }
+
+// OpenAI's rate-limit headers, in canonical form.
+var (
+	hdrLimitRequests     = []byte("X-Ratelimit-Limit-Requests")
+	hdrRemainingRequests = []byte("X-Ratelimit-Remaining-Requests")
+	hdrResetRequests     = []byte("X-Ratelimit-Reset-Requests")
+	hdrLimitTokens       = []byte("X-Ratelimit-Limit-Tokens")
+	hdrRemainingTokens   = []byte("X-Ratelimit-Remaining-Tokens")
+	hdrResetTokens       = []byte("X-Ratelimit-Reset-Tokens")
+)
 
 var bearer = []byte("Bearer ")
 

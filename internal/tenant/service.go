@@ -28,6 +28,16 @@ type Store interface {
 type Principal struct {
 	Key  *Key
 	Team *Team
+
+	// KeyScope and TeamScope ("key:<id>", "team:<id>") are the names the
+	// key's and the team's rate limits and budgets are counted under; made
+	// once when the key is loaded, not on every request.
+	KeyScope, TeamScope string
+}
+
+// NewPrincipal returns the principal of key, of team.
+func NewPrincipal(key *Key, team *Team) *Principal {
+	return &Principal{Key: key, Team: team, KeyScope: "key:" + key.ID, TeamScope: "team:" + team.ID}
 }
 
 // AuthError is a refused key; Code is stable (invalid_api_key,
@@ -59,10 +69,11 @@ type Service struct {
 }
 
 type cached struct {
-	cred     *Credential
-	key      *Key
-	team     *Team
-	loadedAt time.Time
+	cred      *Credential
+	key       *Key
+	team      *Team
+	principal *Principal // of key and team, shared by the requests that present cred
+	loadedAt  time.Time
 }
 
 // NewService returns a service over st; now is the clock (nil: time.Now).
@@ -93,7 +104,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (*Principal, 
 	if err := check(c, now); err != nil {
 		return nil, err
 	}
-	return &Principal{Key: c.key, Team: c.team}, nil
+	return c.principal, nil
 }
 
 func (s *Service) lookup(ctx context.Context, h [32]byte, now time.Time) (*cached, error) {
@@ -110,7 +121,7 @@ func (s *Service) lookup(ctx context.Context, h [32]byte, now time.Time) (*cache
 		}
 		return nil, fmt.Errorf("look up key: %w", err)
 	}
-	c = &cached{cred: cred, key: key, team: team, loadedAt: now}
+	c = &cached{cred: cred, key: key, team: team, principal: NewPrincipal(key, team), loadedAt: now}
 	s.mu.Lock()
 	if len(s.cache) >= maxCache {
 		s.cache, s.byKey = map[[32]byte]*cached{}, map[string][][32]byte{}

@@ -45,22 +45,48 @@ func (u *Usage) CacheWriteTokens() int {
 }
 
 // ParseUsage reads a usage object without reflection (it runs on every
-// response): each field is looked up in the object's bytes. ok is false when
-// raw is not a JSON object; raw must be valid JSON. Numbers that are not
-// integers read as their integer part.
+// response), in one pass over its keys. ok is false when raw is not a JSON
+// object; raw must be valid JSON. Numbers that are not integers read as
+// their integer part; of a key given twice, the first counts.
 func ParseUsage(raw []byte) (u *Usage, ok bool) {
 	r := gjson.Parse(unsafe.String(unsafe.SliceData(raw), len(raw)))
 	if !r.IsObject() {
 		return nil, false
 	}
-	u = &Usage{PromptTokens: int(r.Get("prompt_tokens").Int()), CompletionTokens: int(r.Get("completion_tokens").Int()),
-		TotalTokens: int(r.Get("total_tokens").Int())}
-	if d := r.Get("prompt_tokens_details"); d.IsObject() {
-		u.PromptDetails = &PromptTokensDetails{CachedTokens: int(d.Get("cached_tokens").Int()),
-			CacheWriteTokens: int(d.Get("cache_write_tokens").Int())}
+	u = &Usage{}
+	var seen uint8
+	first := func(bit uint8) bool {
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		return true
 	}
-	if d := r.Get("completion_tokens_details"); d.IsObject() {
-		u.CompletionDetails = &CompletionDetails{ReasoningTokens: int(d.Get("reasoning_tokens").Int())}
-	}
+	r.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "prompt_tokens":
+			if first(1) {
+				u.PromptTokens = int(v.Int())
+			}
+		case "completion_tokens":
+			if first(2) {
+				u.CompletionTokens = int(v.Int())
+			}
+		case "total_tokens":
+			if first(4) {
+				u.TotalTokens = int(v.Int())
+			}
+		case "prompt_tokens_details":
+			if first(8) && v.IsObject() {
+				u.PromptDetails = &PromptTokensDetails{CachedTokens: int(v.Get("cached_tokens").Int()),
+					CacheWriteTokens: int(v.Get("cache_write_tokens").Int())}
+			}
+		case "completion_tokens_details":
+			if first(16) && v.IsObject() {
+				u.CompletionDetails = &CompletionDetails{ReasoningTokens: int(v.Get("reasoning_tokens").Int())}
+			}
+		}
+		return true
+	})
 	return u, true
 }

@@ -26,3 +26,22 @@ func TestParseUsage(t *testing.T) {
 		}
 	}
 }
+
+// Of a key given twice, the first counts, as a lookup by name would find it.
+func TestParseUsageDuplicateKeys(t *testing.T) {
+	u, ok := ParseUsage([]byte(`{"prompt_tokens":3,"prompt_tokens":9,"prompt_tokens_details":{"cached_tokens":1},"prompt_tokens_details":{"cached_tokens":5}}`))
+	if !ok || u.PromptTokens != 3 || u.CachedTokens() != 1 {
+		t.Fatalf("got %+v (%v), want prompt 3, cached 1", u, ok)
+	}
+}
+
+// BenchmarkParseUsage reads the usage object of a typical chat completion.
+func BenchmarkParseUsage(b *testing.B) {
+	raw := []byte(`{"prompt_tokens":5,"completion_tokens":300,"total_tokens":305,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if u, ok := ParseUsage(raw); !ok || u.CompletionTokens != 300 {
+			b.Fatal(u, ok)
+		}
+	}
+}
