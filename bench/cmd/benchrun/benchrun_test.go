@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"io"
+	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +156,163 @@ func TestGeneratedConfigs(t *testing.T) {
 	}
 	if !strings.Contains(string(chatBody("m", 20, true)), `"include_usage":true`) {
 		t.Error("stream body must ask for the usage chunk")
+	}
+}
+
+// The run is scenario-major: each scenario against every target, in the
+// targets' order, before the next scenario; BENCH_SCENARIOS still filters.
+func TestSchedule(t *testing.T) {
+	p := params{Rates: []float64{100, 500}, StreamRates: []float64{100}, Conns: 32, SoakSteps: []int{1000, 20000}, SoakCap: 9900}
+	targets := []*target{{Name: "direct"}, {Name: "nginx"}, {Name: "tollgate-full"}}
+	var got []string
+	for _, s := range schedule(p, targets) {
+		got = append(got, s.sc.id+"/"+s.t.Name)
+	}
+	var want []string
+	for _, sc := range []string{"open-100", "open-500", "closed-c32", "floor-c1", "stream-100", "soak-1000", "soak-9900"} {
+		for _, tg := range []string{"direct", "nginx", "tollgate-full"} {
+			want = append(want, sc+"/"+tg)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("schedule =\n%v\nwant\n%v", got, want)
+	}
+	p.scenarios = []string{"closed", "soak-9"}
+	got = nil
+	for _, s := range schedule(p, targets[:2]) {
+		got = append(got, s.sc.id+"/"+s.t.Name)
+	}
+	if want := []string{"closed-c32/direct", "closed-c32/nginx", "soak-9900/direct", "soak-9900/nginx"}; !slices.Equal(got, want) {
+		t.Errorf("filtered schedule = %v, want %v", got, want)
+	}
+}
+
+// fakeCPU plays the quiet gate's clock and /proc: each group uses a given
+// share of a core during each window (the last share repeats).
+type fakeCPU struct {
+	at     time.Time
+	used   map[string]time.Duration
+	shares map[string][]float64
+	window int
+}
+
+func (f *fakeCPU) gate() quietGate {
+	return quietGate{window: quietWindow, share: quietShare, limit: quietMax,
+		read: func() map[string]time.Duration { return maps.Clone(f.used) },
+		now:  func() time.Time { return f.at },
+		sleep: func(ctx context.Context, d time.Duration) error {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			f.at = f.at.Add(d)
+			for name, s := range f.shares {
+				f.used[name] += time.Duration(s[min(f.window, len(s)-1)] * float64(d))
+			}
+			f.window++
+			return nil
+		}}
+}
+
+func TestQuietGate(t *testing.T) {
+	ctx := context.Background()
+	// Idle at once: one window.
+	f := &fakeCPU{used: map[string]time.Duration{"mock-upstream": 0, "nginx": time.Second}, shares: map[string][]float64{"mock-upstream": {0}, "nginx": {0.005}}}
+	if q := f.gate().wait(ctx); !q.quiet || q.waited != quietWindow || q.busy != "" {
+		t.Errorf("idle: %+v, want quiet after one window, nothing holding it", q)
+	}
+	// Portkey works through a backlog for 2 s (8 windows), then idles; a
+	// small share of another group does not hold the wait.
+	f = &fakeCPU{used: map[string]time.Duration{"portkey": 0, "tollgate-full": 0},
+		shares: map[string][]float64{"portkey": {0.9, 0.9, 0.9, 0.9, 0.5, 0.5, 0.1, 0.03, 0.01}, "tollgate-full": {0.015}}}
+	q := f.gate().wait(ctx)
+	if !q.quiet || q.waited != 9*quietWindow || q.busy != "portkey" || math.Abs(q.load-0.03) > 1e-9 {
+		t.Errorf("backlog: %+v, want quiet after 9 windows, held by portkey at 3%% last", q)
+	}
+	// Each group is judged on its own: two at 1.5% each are quiet.
+	f = &fakeCPU{used: map[string]time.Duration{"a": 0, "b": 0}, shares: map[string][]float64{"a": {0.015}, "b": {0.015}}}
+	if q := f.gate().wait(ctx); !q.quiet {
+		t.Errorf("two groups under the share: %+v, want quiet", q)
+	}
+	// Never quiet: give up at the limit, naming the culprit.
+	f = &fakeCPU{used: map[string]time.Duration{"mock-upstream": 0, "portkey": 0}, shares: map[string][]float64{"mock-upstream": {0.01}, "portkey": {0.3}}}
+	q = f.gate().wait(ctx)
+	if q.quiet || q.waited != quietMax || q.busy != "portkey" || math.Abs(q.load-0.3) > 1e-9 {
+		t.Errorf("busy: %+v, want not quiet after %s, held by portkey at 30%%", q, quietMax)
+	}
+	if !strings.Contains(q.String(), "portkey at 30.0% of a core") {
+		t.Errorf("String() = %q", q.String())
+	}
+	// A decrease (a thread ended) counts as zero, not as negative load.
+	f = &fakeCPU{used: map[string]time.Duration{"x": time.Second}, shares: map[string][]float64{"x": {-1}}}
+	if q := f.gate().wait(ctx); !q.quiet {
+		t.Errorf("decrease: %+v, want quiet", q)
+	}
+	// Cancelled: returns at once, not quiet.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	f = &fakeCPU{used: map[string]time.Duration{"x": 0}, shares: map[string][]float64{"x": {1}}}
+	if q := f.gate().wait(cctx); q.quiet || q.waited != 0 {
+		t.Errorf("cancelled: %+v", q)
+	}
+}
+
+// cpuTime reads this process's own threads: it grows as the process works,
+// in finer steps than the 10 ms of /proc/PID/stat.
+func TestCPUTime(t *testing.T) {
+	pid := []int{os.Getpid()}
+	before := cpuTime(pid)
+	deadline := time.Now().Add(30 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	if d := cpuTime(pid) - before; d < 5*time.Millisecond {
+		t.Errorf("30 ms of spinning counted as %s", d)
+	}
+	if cpuTime([]int{1 << 30}) != 0 {
+		t.Error("a missing process must count as zero")
+	}
+}
+
+// A target's rows are in the markdown in scenario order and target order
+// within each scenario; a run that was not quiet says so at the top.
+func TestInterleavedReport(t *testing.T) {
+	p := params{Rates: []float64{100}, Conns: 32, Interleaved: true}
+	r := &report{Params: p, Targets: []targetInfo{{Name: "direct", Status: "ok"}, {Name: "nginx", Status: "ok"}, {Name: "portkey", Status: "unavailable"}}}
+	for _, sc := range []string{"open-100", "closed-c32"} {
+		r.Results = append(r.Results,
+			scenarioResult{Scenario: sc, Kind: strings.Split(sc, "-")[0], Target: "direct", Status: "ok", OK: 1, Latency: pcts{P50: 1, P99: 2}},
+			scenarioResult{Scenario: sc, Kind: strings.Split(sc, "-")[0], Target: "nginx", Status: "ok", OK: 1, Latency: pcts{P50: 1.5, P99: 3}},
+			scenarioResult{Scenario: sc, Kind: strings.Split(sc, "-")[0], Target: "portkey", Status: "skipped", Note: "unavailable: not installed"})
+	}
+	r.Results[1].Note = notQuiet + "20.00 s, portkey at 35.0% of a core"
+	r.compute()
+	md := r.markdown()
+	if !strings.Contains(md, "interleaved") || strings.Contains(md, "one after another") {
+		t.Error("the description does not say the run was interleaved")
+	}
+	if !strings.Contains(md, "**Not quiet** before 1 run(s), measured anyway: open-100 on nginx (20.00 s, portkey at 35.0% of a core)") {
+		t.Errorf("no not-quiet line in:\n%s", md[:min(len(md), 800)])
+	}
+	if a := r.find("nginx", "open-100").Added; a == nil || a.P50 != 0.5 {
+		t.Errorf("added vs direct = %+v", a)
+	}
+	var order []string
+	for _, line := range strings.Split(md, "\n") {
+		if f := strings.Split(line, "|"); len(f) > 3 && strings.TrimSpace(f[1]) == "open-100" {
+			order = append(order, strings.TrimSpace(f[2]))
+		}
+	}
+	if want := []string{"direct", "nginx", "portkey"}; !slices.Equal(order, want) {
+		t.Errorf("open-100 rows: %v, want %v", order, want)
+	}
+	r.Params.Interleaved = false // a run recorded before: -render keeps its description
+	if md := r.markdown(); !strings.Contains(md, "one after another") {
+		t.Error("an old run's description changed")
+	}
+}
+
+func TestPlain(t *testing.T) {
+	if got := plain("\x1b[1m🚀 running\x1b[0m\r⠦ up\x07\n"); got != "🚀 running⠦ up\n" {
+		t.Errorf("plain = %q", got)
 	}
 }

@@ -1,8 +1,10 @@
 // Command benchrun is Tollgate's side-by-side benchmark: it drives the same
 // load through "direct" (the mock upstream itself), nginx, tollgate-minimal,
-// tollgate-full, Portkey and any extra target, one after another, in one run
-// on one machine, and writes the table, bench/results/<date>.{md,json} and
-// bench/RESULTS.md. See bench/README.md. Run it with "make bench".
+// tollgate-full, Portkey and any extra target, in one run on one machine,
+// scenario by scenario (each scenario against every target in turn, all
+// targets up for the whole run), and writes the table,
+// bench/results/<date>.{md,json} and bench/RESULTS.md. See bench/README.md.
+// Run it with "make bench".
 package main
 
 import (
@@ -66,6 +68,11 @@ type params struct {
 	targets      map[string]bool // empty: all
 	scenarios    []string        // prefixes; empty: all
 	extra        string
+
+	// Interleaved: scenario-major with a wait for quiet before each run.
+	// Runs recorded before that have it false, and -render must not
+	// describe them as interleaved.
+	Interleaved bool `json:"interleaved,omitempty"`
 }
 
 func (p params) soakTokens() int { return p.SoakSeconds * 10 }
@@ -95,6 +102,7 @@ func loadParams() params {
 		SoakRamp:    float64(envInt("BENCH_SOAK_RAMP", 1000)),
 		MaxWorkers:  uint64(envInt("BENCH_MAX_IN_FLIGHT", 5000)),
 		extra:       os.Getenv("BENCH_EXTRA_TARGETS"),
+		Interleaved: true,
 	}
 	var lim syscall.Rlimit
 	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
@@ -215,23 +223,21 @@ func run(root, bin, out string) error {
 	}
 	defer l.stopMocks()
 
-	targets := []*target{l.direct(), l.nginx(), l.tollgateTarget(false), l.tollgateTarget(true), l.portkey()}
+	all := []*target{l.direct(), l.nginx(), l.tollgateTarget(false), l.tollgateTarget(true), l.portkey()}
 	extras, err := parseExtra(p.extra)
 	if err != nil {
 		return err
 	}
 	for _, e := range extras {
-		targets = append(targets, l.extra(e))
+		all = append(all, l.extra(e))
 	}
-	for _, t := range targets {
-		if p.targets != nil && !p.targets[t.Name] {
-			continue
+	var targets []*target
+	for _, t := range all {
+		if p.targets == nil || p.targets[t.Name] {
+			targets = append(targets, t)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		rep.Targets = append(rep.Targets, runTarget(ctx, l, t, rep))
 	}
+	runTargets(ctx, l, targets, rep)
 	rep.Finished = time.Now()
 	rep.compute()
 	if out == "" {
@@ -275,9 +281,115 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
-// runTarget starts t, checks it answers like the mock, warms it up, runs
-// every scenario against it and stops it.
-func runTarget(ctx context.Context, l *lab, t *target, rep *report) targetInfo {
+// runTargets measures targets scenario by scenario. The machine this runs
+// on is small and shared, and its speed drifts by tens of percent over
+// minutes; measured one target after another, two targets' rows of one
+// scenario were 10 minutes apart and their ratio measured the drift as much
+// as the targets. So every target is started first and stays up, then each
+// scenario runs against every target in turn, each run preceded by a wait
+// for quiet (quiet.go). Every target is stopped on return, including when
+// ctx is cancelled (Ctrl-C).
+func runTargets(ctx context.Context, l *lab, targets []*target, rep *report) {
+	var started []*target
+	defer func() {
+		for _, t := range slices.Backward(started) {
+			t.stop()
+		}
+	}()
+	// down holds why a target's scenarios are not run: it did not start,
+	// or its process died.
+	type why struct{ status, note string }
+	down := map[*target]why{}
+	for _, t := range targets {
+		if ctx.Err() != nil {
+			break
+		}
+		started = append(started, t)
+		if !startTarget(ctx, l, t) {
+			down[t] = why{"skipped", t.info.Status + ": " + t.info.Why}
+		}
+	}
+	fell := func(t *target, sc scenario, during bool, err error) {
+		when := "before"
+		if during {
+			when = "during"
+		}
+		t.info.Status, t.info.Why = "failed", fmt.Sprintf("exited %s %s: %v", when, sc.id, err)
+		down[t] = why{"failed", t.info.Why}
+		logf("target %s: %s; its remaining scenarios are recorded as failed", t.Name, t.info.Why)
+		t.stop() // what it spawned (nginx workers) must not run on beside the others
+	}
+	for _, s := range schedule(l.p, started) {
+		if ctx.Err() != nil {
+			break
+		}
+		t, sc := s.t, s.sc
+		if _, ok := down[t]; !ok {
+			if err := t.exited(); err != nil {
+				fell(t, sc, false, err)
+			}
+		}
+		if d, ok := down[t]; ok {
+			rep.Results = append(rep.Results, scenarioResult{Scenario: sc.id, Kind: sc.kind, Target: t.Name, Status: d.status, Note: d.note})
+			continue
+		}
+		var up []*target
+		for _, u := range started {
+			if _, ok := down[u]; !ok {
+				up = append(up, u)
+			}
+		}
+		q := newQuietGate(cpuGroups(l, up)).wait(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if !q.quiet {
+			logf("target %s: %s: not quiet after %s; measuring anyway", t.Name, sc.id, q)
+		} else if q.busy != "" {
+			logf("target %s: %s: quiet after %s", t.Name, sc.id, q)
+		}
+		logf("target %s: %s", t.Name, sc.id)
+		res := runScenario(ctx, l, t, sc)
+		if err := t.exited(); err != nil {
+			res.Status, res.Note = "failed", "the target exited during this scenario: "+err.Error()
+			fell(t, sc, true, err)
+		} else if !q.quiet {
+			res.Note = notQuiet + q.String()
+		}
+		logf("target %s: %s: %s", t.Name, sc.id, res.brief())
+		rep.Results = append(rep.Results, res)
+		time.Sleep(l.p.Settle)
+	}
+	for _, t := range started {
+		rep.Targets = append(rep.Targets, t.info)
+	}
+}
+
+// step is one measurement: a scenario against a target.
+type step struct {
+	sc scenario
+	t  *target
+}
+
+// schedule is the order of the measurements: scenario-major, the scenarios
+// in their usual order, the targets in theirs within each.
+func schedule(p params, targets []*target) []step {
+	var out []step
+	for _, sc := range scenarios(p) {
+		if !p.wantScenario(sc.id) {
+			continue
+		}
+		for _, t := range targets {
+			out = append(out, step{sc: sc, t: t})
+		}
+	}
+	return out
+}
+
+// startTarget starts t, checks it answers like the mock, measures its idle
+// RSS, warms it up and leaves it running. It reports whether t is ready;
+// when not, t is stopped and t.info says why.
+func startTarget(ctx context.Context, l *lab, t *target) bool {
 	t.info.Name, t.info.Description = t.Name, t.Description
 	logf("target %s: starting", t.Name)
 	if err := t.start(ctx); err != nil {
@@ -287,10 +399,8 @@ func runTarget(ctx context.Context, l *lab, t *target, rep *report) targetInfo {
 		}
 		logf("target %s: %s: %v", t.Name, t.info.Status, err)
 		t.stop()
-		rep.skipAll(t.Name, t.info.Status+": "+t.info.Why)
-		return t.info
+		return false
 	}
-	defer t.stop()
 	t.info.URL = t.baseURL
 	var names []string
 	for k := range t.header {
@@ -301,8 +411,8 @@ func runTarget(ctx context.Context, l *lab, t *target, rep *report) targetInfo {
 	if err := validate(ctx, t, l); err != nil {
 		t.info.Status, t.info.Why = "failed", "validation: "+err.Error()
 		logf("target %s: %s", t.Name, t.info.Why)
-		rep.skipAll(t.Name, t.info.Why)
-		return t.info
+		t.stop()
+		return false
 	}
 	pids := t.pids(false)
 	t.info.Processes = len(pids)
@@ -312,18 +422,5 @@ func runTarget(ctx context.Context, l *lab, t *target, rep *report) targetInfo {
 	time.Sleep(2 * time.Second)
 	t.info.WarmRSSMB = mb(measure(t.pids(false)).rssBytes)
 	t.info.Status = "ok"
-	for _, sc := range scenarios(l.p) {
-		if ctx.Err() != nil {
-			break
-		}
-		if !l.p.wantScenario(sc.id) {
-			continue
-		}
-		logf("target %s: %s", t.Name, sc.id)
-		res := runScenario(ctx, l, t, sc)
-		logf("target %s: %s: %s", t.Name, sc.id, res.brief())
-		rep.Results = append(rep.Results, res)
-		time.Sleep(l.p.Settle)
-	}
-	return t.info
+	return true
 }

@@ -12,11 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode"
 )
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It is
@@ -76,9 +78,30 @@ func (c *child) exited() bool {
 	}
 }
 
+// gone says why the child is no longer running, or nil while it runs.
+func (c *child) gone() error {
+	if c == nil || !c.exited() {
+		return nil
+	}
+	return fmt.Errorf("%s exited: %v; log: %s", c.name, c.err, c.logTail(300))
+}
+
 // stop sends SIGTERM to the child's process group, then SIGKILL after grace.
 func (c *child) stop(grace time.Duration) {
-	if c == nil || c.exited() {
+	if c == nil {
+		return
+	}
+	if c.exited() {
+		// The program died on its own (targets now run for the whole run,
+		// so this can happen mid-run); what it spawned may still be there,
+		// e.g. nginx workers whose master was killed. The kernel reuses no
+		// pid while a process group of that id has members, so when no
+		// process has the pid the group can only be our leftovers (or
+		// empty: ESRCH). If a process has it, the pid was reused and the
+		// group is someone else's: leave it.
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", c.pid())); errors.Is(err, os.ErrNotExist) {
+			_ = syscall.Kill(-c.pid(), syscall.SIGKILL)
+		}
 		return
 	}
 	_ = syscall.Kill(-c.pid(), syscall.SIGTERM)
@@ -102,7 +125,21 @@ func (c *child) logTail(n int) string {
 	if len(b) > n {
 		b = b[len(b)-n:]
 	}
-	return strings.TrimSpace(string(b))
+	return strings.TrimSpace(plain(string(b)))
+}
+
+// ansiEscape matches terminal colour and cursor sequences (Portkey's start-up
+// spinner), which would otherwise end up in the Markdown report.
+var ansiEscape = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]`)
+
+// plain removes terminal escapes and control characters from s.
+func plain(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || !unicode.IsControl(r) {
+			return r
+		}
+		return -1
+	}, ansiEscape.ReplaceAllString(s, ""))
 }
 
 // waitHTTP polls url until it answers 200, the child dies or timeout passes.
@@ -257,6 +294,44 @@ func measure(pids []int) usage {
 		u.procs++
 	}
 	return u
+}
+
+// haveSchedstat: the kernel keeps per-thread run time in nanoseconds
+// (CONFIG_SCHED_INFO, on in Debian's and most distributions' kernels).
+var haveSchedstat = func() bool {
+	_, err := os.Stat("/proc/self/task/" + strconv.Itoa(os.Getpid()) + "/schedstat")
+	return err == nil
+}()
+
+// cpuTime is the CPU time pids have used so far. /proc/PID/stat counts in
+// 10 ms ticks, which cannot tell 1% of a core from 4% in a 250 ms window
+// (one tick either way), so it sums the nanoseconds of every thread in
+// /proc/PID/task/TID/schedstat instead, falling back to the ticks when the
+// kernel has no schedstat. A thread that ends takes its time with it; the
+// caller treats a decrease as zero.
+func cpuTime(pids []int) time.Duration {
+	var total time.Duration
+	for _, pid := range pids {
+		if !haveSchedstat {
+			if st, err := readStat(pid); err == nil {
+				total += time.Duration(st.cpuTicks) * (time.Second / clockTicks)
+			}
+			continue
+		}
+		dir := fmt.Sprintf("/proc/%d/task", pid)
+		tasks, _ := os.ReadDir(dir)
+		for _, task := range tasks {
+			b, err := os.ReadFile(filepath.Join(dir, task.Name(), "schedstat"))
+			if err != nil {
+				continue // the thread ended meanwhile
+			}
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				ns, _ := strconv.ParseInt(f[0], 10, 64)
+				total += time.Duration(ns)
+			}
+		}
+	}
+	return total
 }
 
 // listeners returns the processes holding a listening TCP socket on port

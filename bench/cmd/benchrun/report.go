@@ -100,15 +100,6 @@ type report struct {
 	Checks   []check           `json:"checks"`
 }
 
-// skipAll records that every scenario of target was skipped, and why.
-func (r *report) skipAll(target, why string) {
-	for _, sc := range scenarios(r.Params) {
-		if r.Params.wantScenario(sc.id) {
-			r.Results = append(r.Results, scenarioResult{Scenario: sc.id, Kind: sc.kind, Target: target, Status: "skipped", Note: why})
-		}
-	}
-}
-
 func (r *report) find(target, scenario string) *scenarioResult {
 	for i := range r.Results {
 		if res := &r.Results[i]; res.Target == target && res.Scenario == scenario && res.Status == "ok" {
@@ -267,8 +258,9 @@ func (r *report) checks() []check {
 		}
 		out = append(out, c)
 	}
-	// 10: idle RSS.
-	if t := r.target(full); t != nil && t.Status == "ok" {
+	// 10: idle RSS (measured at the start: it stands even if the target
+	// died later in the run).
+	if t := r.target(full); t != nil && (t.Status == "ok" || t.WarmRSSMB > 0) {
 		out = append(out, check{Target: "idle RSS < 40 MB", Threshold: "< 40 MB", Verdict: verdict(t.WarmRSSMB < 40),
 			Measured: fmt.Sprintf("%s MB after the warm-up and 2 s idle (%s MB at start, before any request)", f1(t.WarmRSSMB), f1(t.IdleRSSMB))})
 	} else {
@@ -537,8 +529,14 @@ func (r *report) markdown() string {
 		kind = "QUICK run (BENCH_QUICK=1: 3 s scenarios, soak N=500 for 5 s) — indicative only, not for claims"
 	}
 	fmt.Fprintf(&b, "# Tollgate side-by-side benchmark — %s\n\n", r.Started.Format("2006-01-02 15:04 MST"))
-	fmt.Fprintf(&b, "**%s.** Took %s. Every target ran the same scenarios one after another on this machine, against the same mock upstream.\n\n",
-		kind, r.Finished.Sub(r.Started).Round(time.Second))
+	if r.Params.Interleaved {
+		fmt.Fprintf(&b, "**%s.** Took %s. Every target ran the same scenarios on this machine, against the same mock upstream, interleaved: all targets up for the whole run, each scenario run against every target in turn, each run after the machine was quiet (every target and the mocks under %g%% of a core for %d ms, waited for at most %g s).\n\n",
+			kind, r.Finished.Sub(r.Started).Round(time.Second), 100*quietShare, quietWindow.Milliseconds(), quietMax.Seconds())
+		b.WriteString(r.notQuietLine())
+	} else {
+		fmt.Fprintf(&b, "**%s.** Took %s. Every target ran the same scenarios one after another on this machine, against the same mock upstream.\n\n",
+			kind, r.Finished.Sub(r.Started).Round(time.Second))
+	}
 	b.WriteString("## Targets of issue #6 (tollgate-full)\n\n")
 	b.WriteString(r.checksTable())
 	b.WriteString("\n## Targets run\n\n")
@@ -587,6 +585,25 @@ func (r *report) markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// notQuiet starts the note of a result measured after the wait for quiet
+// gave up.
+const notQuiet = "the machine was not quiet before this run: "
+
+// notQuietLine lists the runs measured although the machine was not quiet,
+// or is empty.
+func (r *report) notQuietLine() string {
+	var runs []string
+	for _, res := range r.Results {
+		if why, ok := strings.CutPrefix(res.Note, notQuiet); ok {
+			runs = append(runs, fmt.Sprintf("%s on %s (%s)", res.Scenario, res.Target, why))
+		}
+	}
+	if len(runs) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("**Not quiet** before %d run(s), measured anyway: %s.\n\n", len(runs), strings.Join(runs, "; "))
 }
 
 func verdict(ok bool) string {

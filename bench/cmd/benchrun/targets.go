@@ -33,8 +33,22 @@ type target struct {
 	// pids returns the processes to sample; soak selects the processes that
 	// serve the slow route (they differ only for "direct").
 	pids func(soak bool) []int
+	// gone says why the target's process is no longer there, or nil while
+	// it runs. Every target stays up for the whole run, so one that dies
+	// must be noticed: its later rows would otherwise hold error counts and
+	// the CPU of no process.
+	gone func() error
 
 	info targetInfo
+}
+
+// exited says why t's process is gone, or nil while it runs (or when t
+// cannot tell).
+func (t *target) exited() error {
+	if t.gone == nil {
+		return nil
+	}
+	return t.gone()
 }
 
 // targetInfo is what the report says about a target.
@@ -135,6 +149,7 @@ func (l *lab) direct() *target {
 			}
 			return []int{l.fast.pid()}
 		},
+		gone: func() error { return errors.Join(l.fast.gone(), l.slow.gone()) },
 	}
 }
 
@@ -233,6 +248,7 @@ func (l *lab) nginx() *target {
 	}
 	t.stop = func() { c.stop(10 * time.Second) }
 	t.pids = func(bool) []int { return tree([]int{c.pid()}) }
+	t.gone = func() error { return c.gone() }
 	return t
 }
 
@@ -334,6 +350,7 @@ func (l *lab) tollgateTarget(full bool) *target {
 	}
 	t.stop = func() { c.stop(15 * time.Second) }
 	t.pids = func(bool) []int { return tree([]int{c.pid()}) }
+	t.gone = func() error { return c.gone() }
 	return t
 }
 
@@ -411,6 +428,7 @@ func (l *lab) portkey() *target {
 	}
 	t.stop = func() { c.stop(10 * time.Second) }
 	t.pids = func(bool) []int { return tree([]int{c.pid()}) }
+	t.gone = func() error { return c.gone() }
 	return t
 }
 
@@ -482,9 +500,21 @@ func (l *lab) extra(s extraSpec) *target {
 	if port == 0 {
 		port = map[string]int{"http": 80, "https": 443}[u.Scheme]
 	}
-	t.start = func(context.Context) error { return nil }
+	// Whether it is gone can be told only if a local process listened on
+	// the port at the start (the URL may name another machine).
+	local := false
+	t.start = func(context.Context) error {
+		local = len(listeners(port)) > 0
+		return nil
+	}
 	t.stop = func() {}
 	t.pids = func(bool) []int { return tree(listeners(port)) }
+	t.gone = func() error {
+		if local && len(listeners(port)) == 0 {
+			return fmt.Errorf("nothing listens on port %d any more", port)
+		}
+		return nil
+	}
 	return t
 }
 
