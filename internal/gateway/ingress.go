@@ -108,7 +108,7 @@ func inspectChat(body []byte) (chatFields, error) {
 
 // parseObject checks that body is one valid JSON object.
 func parseObject(body []byte) (gjson.Result, error) {
-	if !gjson.ValidBytes(body) {
+	if !wire.Valid(body) {
 		return gjson.Result{}, wire.BadRequest("invalid_json", "", "the request body is not valid JSON")
 	}
 	root := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))

@@ -78,7 +78,7 @@ func (g *Gateway) authenticate(c *call) (caller, error) {
 type admission struct {
 	rules    []limit.Rule
 	ruleBuf  [3]limit.Rule // rules' storage: key, team and model limits at most
-	tokens   int // the estimate counted against tokens-per-minute
+	tokens   int           // the estimate counted against tokens-per-minute
 	reserve  *limit.Reservation
 	reserved meter.Nanos // its amount
 }

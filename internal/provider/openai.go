@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/tollgate-gw/tollgate/internal/wire"
 )
 
@@ -93,7 +91,7 @@ var usageKey = []byte(`"usage":`)
 // so `"usage":` there can only be a key. The body itself is not decoded:
 // it passes to the client as it came.
 func readUsage(body []byte) (*wire.Usage, error) {
-	if !gjson.ValidBytes(body) {
+	if !wire.Valid(body) {
 		return nil, errString("response body is not valid JSON")
 	}
 	i := bytes.LastIndex(body, usageKey)
@@ -192,7 +190,7 @@ func (s *openAIStream) Next() ([]byte, error) {
 		if bytes.Equal(data, doneMarker) {
 			return nil, io.EOF
 		}
-		if !gjson.ValidBytes(data) {
+		if !wire.Valid(data) {
 			return nil, malformed(s.name, errString("stream event is not valid JSON"))
 		}
 		if bytes.HasPrefix(data, []byte(`{"error"`)) {
