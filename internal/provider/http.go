@@ -303,16 +303,30 @@ func readResponseBody(resp *http.Response) ([]byte, error) {
 	return readBody(resp.Body)
 }
 
-// readBody reads a bounded non-streaming body.
+// readBody reads a bounded non-streaming body of unknown length (chunked).
+// It starts with room for a typical chat completion, so most bodies take
+// one allocation; io.ReadAll starts at 512 bytes and regrows (allocates,
+// clears and copies) two or three times on the way to 1.5 KB.
 func readBody(r io.Reader) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxResponseBytes+1))
-	if err != nil {
-		return nil, err
+	b := make([]byte, 0, 4<<10)
+	for {
+		if len(b) == cap(b) {
+			if len(b) > maxResponseBytes {
+				return nil, errors.New("upstream body over 64 MiB")
+			}
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		switch {
+		case err == io.EOF && len(b) > maxResponseBytes:
+			return nil, errors.New("upstream body over 64 MiB")
+		case err == io.EOF:
+			return b, nil
+		case err != nil:
+			return nil, err
+		}
 	}
-	if len(b) > maxResponseBytes {
-		return nil, errors.New("upstream body over 64 MiB")
-	}
-	return b, nil
 }
 
 // statusError builds the *Error for a non-2xx answer, with the upstream's own
