@@ -69,7 +69,8 @@ type exchange struct {
 
 func (g *Gateway) newExchange(ep provider.Endpoint, c caller) *exchange {
 	g.unsettled.Add(1) // settle takes it back
-	x := &exchange{id: newRequestID(), start: time.Now(), endpoint: ep, st: g.state.Load(), caller: c}
+	now := time.Now()
+	x := &exchange{id: newRequestID(now), start: now, endpoint: ep, st: g.state.Load(), caller: c}
 	x.capture = c.Principal != nil && g.opts.Payloads.Enabled(c.Team.ID, c.Team.Name)
 	return x
 }
@@ -77,9 +78,9 @@ func (g *Gateway) newExchange(ep provider.Endpoint, c caller) *exchange {
 // newRequestID returns "req_", the time in nanoseconds and 48 random bits,
 // in hex: unique, and sorted by time, so ledger inserts append to the
 // request-id index instead of scattering over it.
-func newRequestID() string {
+func newRequestID(now time.Time) string {
 	var b [14]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixNano()))
+	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixNano()))
 	rand.Read(b[8:])
 	var id [4 + 2*len(b)]byte
 	copy(id[:], "req_")
