@@ -234,16 +234,15 @@ func (x *exchange) aborted(status int, code string) error {
 }
 
 var (
-	newline   = []byte("\n")
-	usageKey  = []byte(`"usage"`)
-	usageNull = []byte(`"usage":null`)
+	newline  = []byte("\n")
+	usageKey = []byte(`"usage"`)
 )
 
 // keep reads usage from a chunk that carries it and reports whether the
 // chunk goes to the client: the usage-only chunk the gateway asked for on the
 // client's behalf is dropped when the client did not ask for it.
 func (x *exchange) keep(chunk []byte) bool {
-	if !bytes.Contains(chunk, usageKey) || bytes.Contains(chunk, usageNull) {
+	if usageIsNull(chunk) {
 		return true
 	}
 	var c struct {
@@ -255,4 +254,23 @@ func (x *exchange) keep(chunk []byte) bool {
 	}
 	x.usage = c.Usage // the last usage seen wins: some providers repeat it
 	return x.wantUsage || len(c.Choices) > 0
+}
+
+// usageIsNull reports, without decoding, that chunk carries no usage: it
+// has no "usage" at all, or its last "usage" is a key whose value is null —
+// what every content chunk of an OpenAI stream with include_usage ends
+// with. It looks from the end, where OpenAI puts usage, so a content chunk
+// costs a few bytes of scan instead of two passes over it. Anything else
+// (a usage object, or "usage" as a string value after the key) is left to
+// the decoder.
+func usageIsNull(chunk []byte) bool {
+	i := bytes.LastIndex(chunk, usageKey)
+	if i < 0 {
+		return true
+	}
+	rest := bytes.TrimLeft(chunk[i+len(usageKey):], " \t\r\n")
+	if len(rest) == 0 || rest[0] != ':' {
+		return false
+	}
+	return bytes.HasPrefix(bytes.TrimLeft(rest[1:], " \t\r\n"), []byte("null"))
 }
