@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/tollgate-gw/tollgate/internal/config"
@@ -53,7 +54,8 @@ func (g *Gateway) relayStream(ctx context.Context, c *call, x *exchange, s provi
 	g.writeHeaders(c, x, "text/event-stream")
 	g.metrics.OpenStreams(1)
 	defer g.metrics.OpenStreams(-1)
-	out := &sseWriter{body: c.stream, buf: make([]byte, 0, 4096)}
+	out := &sseWriter{body: c.stream, buf: getSSEBuf()}
+	defer func() { putSSEBuf(out.buf) }() // every write has returned: the bytes are on the wire
 	buffered := func() bool { return false }
 	if b, ok := s.(provider.Buffered); ok {
 		buffered = b.Buffered
@@ -169,6 +171,20 @@ type sseWriter struct {
 
 // maxSSEBatch bounds the events held back by more.
 const maxSSEBatch = 16 << 10
+
+// sseBufs recycles the writers' buffers of finished streams: a fresh one is
+// often memory the runtime gave back to the OS, whose first touch page-faults
+// on the way to the stream's first byte (see wire.NewSSEReader).
+var sseBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getSSEBuf() []byte { return (*sseBufs.Get().(*[]byte))[:0] }
+
+func putSSEBuf(b []byte) {
+	if cap(b) <= 4*maxSSEBatch { // an outsized event's buffer goes to the GC
+		b = b[:0]
+		sseBufs.Put(&b)
+	}
+}
 
 func (s *sseWriter) write(x *exchange, chunk []byte, more bool) error {
 	x.keepResponse(chunk)

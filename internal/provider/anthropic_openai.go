@@ -325,6 +325,7 @@ func (s *anthropicStream) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.sse.Release()
 	return s.body.Close()
 }
 

@@ -202,7 +202,12 @@ func (s *openAIStream) Next() ([]byte, error) {
 	}
 }
 
-func (s *openAIStream) Close() error { return s.body.Close() }
+// Close releases the connection and the read buffer (the relay calls it
+// on the goroutine that calls Next, once the last chunk is handled).
+func (s *openAIStream) Close() error {
+	s.sse.Release()
+	return s.body.Close()
+}
 
 // Buffered reports whether the next event has arrived already.
 func (s *openAIStream) Buffered() bool { return s.sse.Ready() }

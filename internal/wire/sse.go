@@ -3,7 +3,9 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"sync"
 )
 
 // Event is one server-sent event. Data joins multi-line data fields with '\n'.
@@ -23,15 +25,44 @@ type SSEReader struct {
 // maxSSELine bounds one line so a hostile upstream cannot grow memory without end.
 const maxSSELine = 8 << 20
 
-// NewSSEReader returns a reader of the events in r.
+// readers recycles the read buffers of finished streams (Release). A
+// stream's 16 KiB taken fresh from the heap is often memory the runtime
+// has given back to the OS, and touching it again costs page faults on the
+// way to the stream's first byte: on the bench VM, 4–5 per stream at
+// 100 streams/s, some 50 µs, three times what a non-stream request faults.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+
+// NewSSEReader returns a reader of the events in r. Release gives its
+// buffer back when the stream is done.
 func NewSSEReader(r io.Reader) *SSEReader {
-	return &SSEReader{r: bufio.NewReaderSize(r, 16<<10)}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &SSEReader{r: br}
+}
+
+// errReleased is what a released reader returns.
+var errReleased = errors.New("sse: reader released")
+
+// Release returns the reader's buffer for another stream to use. Neither
+// the reader nor any Data it returned may be used afterwards (Next then
+// returns an error); calling it again does nothing. It must not run while
+// Next does.
+func (s *SSEReader) Release() {
+	if s.r == nil {
+		return
+	}
+	s.r.Reset(nil)
+	readers.Put(s.r)
+	s.r = nil
 }
 
 // Next returns the next event. Its Data is valid until the next call. It
 // returns io.EOF when the stream ends cleanly between events and
 // io.ErrUnexpectedEOF when it ends inside one.
 func (s *SSEReader) Next() (Event, error) {
+	if s.r == nil {
+		return Event{}, errReleased
+	}
 	s.data, s.name = s.data[:0], s.name[:0]
 	seen, dataLines := false, 0
 	for {
@@ -75,6 +106,9 @@ func (s *SSEReader) Next() (Event, error) {
 // when such an event is there (a line longer than the buffer), never true
 // when none is.
 func (s *SSEReader) Ready() bool {
+	if s.r == nil {
+		return false
+	}
 	b, _ := s.r.Peek(s.r.Buffered())
 	seen := false
 	for {

@@ -118,3 +118,24 @@ func TestSSEReaderReady(t *testing.T) {
 		}
 	}
 }
+
+// A released reader's buffer serves the next stream, and the released reader
+// says so instead of reading someone else's bytes.
+func TestSSEReaderRelease(t *testing.T) {
+	a := NewSSEReader(strings.NewReader("data: a1\n\ndata: a2\n\n"))
+	if ev, err := a.Next(); err != nil || string(ev.Data) != "a1" {
+		t.Fatalf("a: %q, %v", ev.Data, err)
+	}
+	a.Release()
+	a.Release() // twice is harmless
+	b := NewSSEReader(strings.NewReader("data: b1\n\ndata: b2\n\n"))
+	for _, want := range []string{"b1", "b2"} {
+		if ev, err := b.Next(); err != nil || string(ev.Data) != want {
+			t.Fatalf("b: got %q, %v; want %q", ev.Data, err, want)
+		}
+	}
+	if ev, err := a.Next(); err == nil || a.Ready() {
+		t.Fatalf("released reader: Next = %q, %v; Ready = %v; want an error and false", ev.Data, err, a.Ready())
+	}
+	b.Release()
+}
