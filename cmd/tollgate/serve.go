@@ -138,9 +138,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// so the queue and the journal are written out before the store closes.
 	defer closeLedger(ledger, log)
 	svc := tenant.NewService(st, time.Now)
-	alerts := alert.New(alert.Options{Rules: prof.Alerts, Logger: log, Spend: func(ctx context.Context, since time.Time) (meter.Nanos, error) {
-		return st.Spend(ctx, "", "", since)
-	}})
+	alerts := alert.New(alert.Options{Rules: prof.Alerts, Logger: log, Spend: st.TotalSpend})
 	defer alerts.Close(context.Background())
 	g, err := gateway.New(cfg, gateway.Options{Profile: f.profile, MasterKey: key, Logger: log, Tenants: svc,
 		Ledger: ledger, Spend: st.Spend, Admin: admin.New(svc, st, st, time.Now), Client: client,

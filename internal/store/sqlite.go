@@ -42,6 +42,8 @@ type SQLite struct {
 	// writer.
 	insertMu    sync.Mutex
 	insertUsage [maxUsageLog + 1]atomic.Pointer[sql.Stmt]
+
+	tally spendTally // TotalSpend's running total
 }
 
 var _ Store = (*SQLite)(nil)

@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate-gw/tollgate/internal/meter"
@@ -166,6 +167,59 @@ func (s *SQLite) Spend(ctx context.Context, teamID, keyID string, since time.Tim
 		return 0, fmt.Errorf("spend of team %q key %q: %w", teamID, keyID, err)
 	}
 	return meter.Nanos(sum), nil
+}
+
+// spendTally is TotalSpend's running total: the cost of the records with
+// time at or after since among those with rowid up to through.
+type spendTally struct {
+	mu      sync.Mutex
+	since   int64 // unix nanoseconds
+	through int64 // the largest rowid counted; 0: nothing counted yet
+	sum     int64
+}
+
+// TotalSpend is Spend(ctx, "", "", since) — the cost of every record at or
+// after since — for a caller that asks again and again with the same since:
+// the monthly-spend alert, every 10 seconds. A plain SUM rescans the whole
+// month's records each time, CPU that grows with the month (at 10k req/s, a
+// 20 s benchmark's ledger already cost 3% of the gateway's CPU); TotalSpend
+// keeps the total and adds only the records stored since its last call.
+// Stored records are found by rowid, which only grows (the ledger is
+// append-only), so a record stored late with an early time, as a journal
+// replay does, is counted once, when it is stored. A new since starts over.
+func (s *SQLite) TotalSpend(ctx context.Context, since time.Time) (meter.Nanos, error) {
+	t := &s.tally
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	from := boundNanos(since)
+	if t.since != from {
+		t.since, t.through, t.sum = from, 0, 0
+	}
+	// One read transaction: the largest rowid and the sum up to it come
+	// from the same snapshot, so a batch committed in between is counted
+	// next time, not half now.
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("total spend: %w", err)
+	}
+	defer tx.Rollback()
+	var top int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM usage`).Scan(&top); err != nil {
+		return 0, fmt.Errorf("total spend: %w", err)
+	}
+	if top < t.through { // the table was rebuilt under us: count it all again
+		t.through, t.sum = 0, 0
+	}
+	if top > t.through {
+		var add int64
+		err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_nanos), 0) FROM usage
+			WHERE rowid > ? AND rowid <= ? AND time >= ?`, t.through, top, from).Scan(&add)
+		if err != nil {
+			return 0, fmt.Errorf("total spend: %w", err)
+		}
+		t.through, t.sum = top, t.sum+add
+	}
+	return meter.Nanos(t.sum), nil
 }
 
 // usageDimensions maps each grouping dimension to the fixed column it is

@@ -820,3 +820,80 @@ func BenchmarkSQLiteUsage(b *testing.B) {
 		}
 	})
 }
+
+// TotalSpend keeps agreeing with a full Spend as records arrive — late ones
+// with early times and duplicates included — and starts over for a new since.
+func TestSQLiteTotalSpend(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	ctx := t.Context()
+	since := ledgerBase.Add(2 * time.Hour)
+	check := func(what string, since time.Time) {
+		t.Helper()
+		got, err := s.TotalSpend(ctx, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := s.Spend(ctx, "", "", since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want || (want == 0 && what != "empty") {
+			t.Errorf("%s: TotalSpend = %d, Spend = %d", what, got, want)
+		}
+	}
+	check("empty", since)
+	recs := testRecords("a", 100) // 4 minutes apart: some before since, most after
+	if err := s.AppendUsage(ctx, recs[:60]); err != nil {
+		t.Fatal(err)
+	}
+	check("first batch", since)
+	late := testRecords("late", 3) // times before since and after, stored after the others
+	late[2].Time = since.Add(time.Minute)
+	if err := s.AppendUsage(ctx, append(recs[60:], late...)); err != nil {
+		t.Fatal(err)
+	}
+	check("second batch with late records", since)
+	if err := s.AppendUsage(ctx, recs[:10]); err != nil { // already stored: skipped
+		t.Fatal(err)
+	}
+	check("replayed records", since)
+	check("another since", since.Add(3*time.Hour))
+	check("the first since again", since)
+}
+
+// BenchmarkSQLiteTotalSpend is the monthly-spend alert's query on a month of
+// records: the first call sums them all, each later one only the batch
+// stored since. Spend is the full sum it replaces.
+func BenchmarkSQLiteTotalSpend(b *testing.B) {
+	s, _ := openTestSQLite(b)
+	seedLedger(b, s, 200_000)
+	since := ledgerBase.Add(-time.Hour)
+	if _, err := s.TotalSpend(b.Context(), since); err != nil {
+		b.Fatal(err)
+	}
+	batch := testRecords("more", 100)
+	b.Run("TotalSpend", func(b *testing.B) {
+		n := 0
+		for b.Loop() {
+			b.StopTimer()
+			for i := range batch {
+				batch[i].RequestID = fmt.Sprintf("more-%d-%d", n, i)
+			}
+			if err := s.AppendUsage(b.Context(), batch); err != nil {
+				b.Fatal(err)
+			}
+			n++
+			b.StartTimer()
+			if _, err := s.TotalSpend(b.Context(), since); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Spend", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.Spend(b.Context(), "", "", since); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

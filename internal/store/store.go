@@ -50,6 +50,10 @@ type Store interface {
 	AppendUsage(ctx context.Context, recs []meter.Record) error
 	// Spend sums the cost of a team's (keyID "") or a key's records since t.
 	Spend(ctx context.Context, teamID, keyID string, since time.Time) (meter.Nanos, error)
+	// TotalSpend sums the cost of every record since t, for a caller that
+	// asks again and again with the same t (the monthly-spend alert): it
+	// reads only the records stored since its previous call.
+	TotalSpend(ctx context.Context, since time.Time) (meter.Nanos, error)
 	// Usage aggregates the ledger, latency percentiles included, so it
 	// reads every selected record: one scan and one sort per call.
 	Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error)
