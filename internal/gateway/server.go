@@ -178,14 +178,18 @@ func (c *call) header(name string) string {
 // pipeline coroutine owns the response; the connection's goroutine is
 // waiting.
 func (c *call) setHeader(name, value string) {
-	setCanonical(&c.fc.Response.Header, unsafe.Slice(unsafe.StringData(name), len(name)), value)
+	setCanonical(&c.fc.Response.Header, stringBytes(name), value)
 }
 
 // setCanonical sets a header whose name is already canonical; fasthttp
 // copies the value, so it is passed without a copy of its own.
 func setCanonical(h *fasthttp.ResponseHeader, name []byte, value string) {
-	h.SetCanonical(name, unsafe.Slice(unsafe.StringData(value), len(value)))
+	h.SetCanonical(name, stringBytes(value))
 }
+
+// stringBytes is s's bytes, not copied: only for callees that copy them
+// and never write to them.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // handler serves one authenticated API call.
 type handler func(c *call, who caller) error

@@ -311,15 +311,12 @@ func readBody(r io.Reader) ([]byte, error) {
 	b := make([]byte, 0, 4<<10)
 	for {
 		if len(b) == cap(b) {
-			if len(b) > maxResponseBytes {
-				return nil, errors.New("upstream body over 64 MiB")
-			}
 			b = append(b, 0)[:len(b)]
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		switch {
-		case err == io.EOF && len(b) > maxResponseBytes:
+		case len(b) > maxResponseBytes:
 			return nil, errors.New("upstream body over 64 MiB")
 		case err == io.EOF:
 			return b, nil
