@@ -42,6 +42,7 @@ type SQLite struct {
 	// writer.
 	insertMu    sync.Mutex
 	insertUsage [maxUsageLog + 1]atomic.Pointer[sql.Stmt]
+	upsertSpend atomic.Pointer[sql.Stmt] // adds to a day's spend_daily row
 
 	tally spendTally // TotalSpend's running total
 }

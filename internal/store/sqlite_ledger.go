@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tollgate-gw/tollgate/internal/meter"
@@ -63,19 +64,25 @@ func insertUsageSQL(n int) string {
 // it on first use). It must not be called inside a write transaction: the
 // writer pool's one connection would be busy.
 func (s *SQLite) usageInsert(ctx context.Context, k int) (*sql.Stmt, error) {
-	if st := s.insertUsage[k].Load(); st != nil {
+	return s.prepared(ctx, &s.insertUsage[k], func() string { return insertUsageSQL(1 << k) })
+}
+
+// prepared returns the statement p holds, preparing query() on the
+// writer's connection the first time.
+func (s *SQLite) prepared(ctx context.Context, p *atomic.Pointer[sql.Stmt], query func() string) (*sql.Stmt, error) {
+	if st := p.Load(); st != nil {
 		return st, nil
 	}
 	s.insertMu.Lock()
 	defer s.insertMu.Unlock()
-	if st := s.insertUsage[k].Load(); st != nil {
+	if st := p.Load(); st != nil {
 		return st, nil
 	}
-	st, err := s.write.PrepareContext(ctx, insertUsageSQL(1<<k))
+	st, err := s.write.PrepareContext(ctx, query())
 	if err != nil {
-		return nil, fmt.Errorf("prepare ledger insert: %w", err)
+		return nil, fmt.Errorf("prepare ledger statement: %w", err)
 	}
-	s.insertUsage[k].Store(st)
+	p.Store(st)
 	return st, nil
 }
 
@@ -111,9 +118,21 @@ func (s *SQLite) AppendUsage(ctx context.Context, recs []meter.Record) error {
 		}
 		prepared[k] = st
 	}
+	upsert, err := s.prepared(ctx, &s.upsertSpend, func() string { return upsertSpendSQL })
+	if err != nil {
+		return fmt.Errorf("append usage: %w", err)
+	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		// The largest rowid before this batch: the rows it inserts come
+		// after it, which is how the daily totals find them when some of
+		// the batch was already stored.
+		var before int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM usage`).Scan(&before); err != nil {
+			return fmt.Errorf("append usage: %w", err)
+		}
 		var stmts [maxUsageLog + 1]*sql.Stmt // prepared in tx, as needed
 		args := make([]any, 0, usageParams*min(len(recs), 1<<maxUsageLog))
+		var inserted int64
 		for done := 0; done < len(recs); {
 			// The largest statement that fits: a full one while 64
 			// records remain, then at most one of each smaller size.
@@ -126,13 +145,103 @@ func (s *SQLite) AppendUsage(ctx context.Context, recs []meter.Record) error {
 			for i := done; i < done+n; i++ {
 				args = usageArgs(args, &recs[i])
 			}
-			if _, err := stmts[k].ExecContext(ctx, args...); err != nil {
+			res, err := stmts[k].ExecContext(ctx, args...)
+			if err != nil {
 				return fmt.Errorf("append usage: records %d to %d: %w", done, done+n-1, err)
 			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("append usage: records %d to %d: %w", done, done+n-1, err)
+			}
+			inserted += m
 			done += n
+		}
+		if inserted == int64(len(recs)) {
+			return addDailySpend(ctx, tx.StmtContext(ctx, upsert), recs)
+		}
+		// Some were stored already (a replayed journal): total what this
+		// batch did insert, read back by rowid. Rare, so not worth
+		// finding which in Go.
+		if _, err := tx.ExecContext(ctx, dailySpendAfterSQL, before); err != nil {
+			return fmt.Errorf("append usage: daily spend: %w", err)
 		}
 		return nil
 	})
+}
+
+// dayNanos is the length of a ledger day: spend_daily's days are UTC, which
+// has no leap seconds in unix time.
+const dayNanos = int64(24 * time.Hour)
+
+// dayOf returns the day number of unix nanoseconds ns, rounded down
+// (spend_daily.day).
+func dayOf(ns int64) int64 {
+	d := ns / dayNanos
+	if ns%dayNanos < 0 {
+		d--
+	}
+	return d
+}
+
+// upsertSpendSQL adds to one key's and day's total.
+const upsertSpendSQL = `INSERT INTO spend_daily (key_id, day, team_id, cost_nanos) VALUES (?, ?, ?, ?)
+	ON CONFLICT (key_id, day, team_id) DO UPDATE SET cost_nanos = cost_nanos + excluded.cost_nanos`
+
+// dailySpendAfterSQL adds the records with a rowid above ? to the daily
+// totals; the day is dayOf in SQL (% truncates towards zero).
+const dailySpendAfterSQL = `INSERT INTO spend_daily (key_id, day, team_id, cost_nanos)
+	SELECT key_id, (time - (time % 86400000000000 + 86400000000000) % 86400000000000) / 86400000000000,
+		team_id, SUM(cost_nanos)
+	FROM usage WHERE rowid > ? GROUP BY 1, 2, 3 HAVING SUM(cost_nanos) != 0
+	ON CONFLICT (key_id, day, team_id) DO UPDATE SET cost_nanos = cost_nanos + excluded.cost_nanos`
+
+// spendGroup is one row of spend_daily that a batch adds to.
+type spendGroup struct {
+	key, team string
+	day       int64
+}
+
+// addDailySpend adds recs, all newly stored, to the daily totals: one
+// upsert per key and day, which for a batch from the gateway is a handful.
+func addDailySpend(ctx context.Context, upsert *sql.Stmt, recs []meter.Record) error {
+	var groups []spendGroup
+	var sums []int64
+	for i := range recs {
+		r := &recs[i]
+		if r.Cost == 0 {
+			continue
+		}
+		g := spendGroup{key: r.KeyID, team: r.TeamID, day: dayOf(r.Time.UnixNano())}
+		j := slices.Index(groups, g)
+		if j < 0 {
+			if len(groups) == maxSpendGroups {
+				if err := flushDailySpend(ctx, upsert, groups, sums); err != nil {
+					return err
+				}
+				groups, sums = groups[:0], sums[:0]
+			}
+			j = len(groups)
+			groups, sums = append(groups, g), append(sums, 0)
+		}
+		sums[j] += int64(r.Cost)
+	}
+	return flushDailySpend(ctx, upsert, groups, sums)
+}
+
+// maxSpendGroups bounds addDailySpend's linear search: a batch of many keys
+// costs a few more upserts, not a quadratic scan.
+const maxSpendGroups = 32
+
+func flushDailySpend(ctx context.Context, upsert *sql.Stmt, groups []spendGroup, sums []int64) error {
+	for i, g := range groups {
+		if sums[i] == 0 {
+			continue
+		}
+		if _, err := upsert.ExecContext(ctx, g.key, g.day, g.team, sums[i]); err != nil {
+			return fmt.Errorf("append usage: daily spend: %w", err)
+		}
+	}
+	return nil
 }
 
 // usageArgs appends the column values of r. Integers go as int64 and
@@ -159,14 +268,54 @@ func checkRecord(r *meter.Record) error {
 // Spend sums the cost of the records at or after since of team teamID, of
 // key keyID, or of both when both are given. An empty ID and a zero since
 // do not filter, so Spend(ctx, "", "", time.Time{}) is the ledger's total.
+//
+// Whole days come from spend_daily, one row per key and day, so a budget
+// period's spend costs the same with a million records as with ten. Only
+// a since that is not a UTC midnight (never a budget's) reads the records
+// of its first, partial day.
 func (s *SQLite) Spend(ctx context.Context, teamID, keyID string, since time.Time) (meter.Nanos, error) {
-	where, args := usageFilter(teamID, keyID, since, time.Time{})
-	var sum int64
-	err := s.read.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_nanos), 0) FROM usage`+where, args...).Scan(&sum)
+	from := int64(minInt64) // before any record: every day is whole
+	if !since.IsZero() {
+		from = boundNanos(since)
+	}
+	day, partial := dayOf(from), false
+	if from%dayNanos != 0 && from != minInt64 {
+		day, partial = day+1, true // the first whole day; the part before it is read below
+	}
+	where, args := spendFilter(teamID, keyID)
+	tx, err := s.read.BeginTx(ctx, nil) // one snapshot for both parts
 	if err != nil {
 		return 0, fmt.Errorf("spend of team %q key %q: %w", teamID, keyID, err)
 	}
-	return meter.Nanos(sum), nil
+	defer tx.Rollback()
+	var sum, part int64
+	err = tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_nanos), 0) FROM spend_daily WHERE `+where+`day >= ?`,
+		append(args, day)...).Scan(&sum)
+	if err == nil && partial {
+		var until time.Time // the end of from's day; none past the last whole day int64 holds
+		if day <= maxInt64/dayNanos {
+			until = time.Unix(0, day*dayNanos)
+		}
+		w, a := usageFilter(teamID, keyID, since, until)
+		err = tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_nanos), 0) FROM usage`+w, a...).Scan(&part)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("spend of team %q key %q: %w", teamID, keyID, err)
+	}
+	return meter.Nanos(sum + part), nil
+}
+
+// spendFilter returns spend_daily's conditions on team and key, each
+// followed by " AND ", and their arguments.
+func spendFilter(teamID, keyID string) (string, []any) {
+	where, args := "", make([]any, 0, 3)
+	if keyID != "" {
+		where, args = where+"key_id = ? AND ", append(args, keyID)
+	}
+	if teamID != "" {
+		where, args = where+"team_id = ? AND ", append(args, teamID)
+	}
+	return where, args
 }
 
 // spendTally is TotalSpend's running total: the cost of the records with

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math"
 	"math/bits"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	gocmp "github.com/google/go-cmp/cmp"
@@ -345,6 +348,113 @@ func assertLedger(t *testing.T, s *SQLite, requests int64, cost meter.Nanos) {
 	spend, err := s.Spend(t.Context(), "", "", time.Time{})
 	if err != nil || spend != cost {
 		t.Errorf("Spend(all) = %d, %v; want %d", spend, err, cost)
+	}
+	assertDailySpend(t, s)
+}
+
+// assertDailySpend checks that spend_daily holds exactly the ledger's cost
+// per key, UTC day and team, with no zero rows.
+func assertDailySpend(t *testing.T, s *SQLite) {
+	t.Helper()
+	const daily = `SELECT key_id || '/' || day || '/' || team_id || '=' || cost_nanos FROM spend_daily ORDER BY 1`
+	const ledger = `SELECT key_id || '/' || day || '/' || team_id || '=' || SUM(cost_nanos) FROM (SELECT key_id, team_id, cost_nanos,
+		(time - (time % 86400000000000 + 86400000000000) % 86400000000000) / 86400000000000 AS day FROM usage)
+		GROUP BY key_id, day, team_id HAVING SUM(cost_nanos) != 0 ORDER BY 1`
+	got, want := queryStrings(t, s, daily), queryStrings(t, s, ledger)
+	if diff := gocmp.Diff(want, got); diff != "" {
+		t.Errorf("spend_daily differs from the ledger's totals (-ledger +spend_daily):\n%s", diff)
+	}
+}
+
+func queryStrings(t *testing.T, s *SQLite, query string) []string {
+	t.Helper()
+	rows, err := s.read.QueryContext(t.Context(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestSQLiteSpendDaily keeps Spend, read from the daily totals, equal to a
+// sum over the records through everything that can put a record in an
+// unexpected day: late and replayed records (the rowid path), times before
+// 1970 (negative nanoseconds round down), a batch of more keys and days
+// than addDailySpend groups at once, zero costs, and a since at, just
+// after and just before every UTC midnight, and at every record's time.
+func TestSQLiteSpendDaily(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	ctx := t.Context()
+	recs := testRecords("req", 1000)
+	appendInBatches(t, s, recs[200:], 300)
+	assertDailySpend(t, s)
+
+	// Late records, earlier than everything stored, half of them replayed
+	// in one batch with records already stored.
+	if err := s.AppendUsage(ctx, recs[:100]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendUsage(ctx, recs[:200]); err != nil {
+		t.Fatal(err)
+	}
+	assertDailySpend(t, s)
+
+	old := testRecords("old", 70) // 1969-12-31 around midnight, 48 keys' worth of groups
+	for i := range old {
+		old[i].Time = time.Unix(0, 0).Add(time.Duration(i-35) * 41 * time.Minute)
+		old[i].KeyID = fmt.Sprintf("key_old_%d", i%48)
+		if i%10 == 0 {
+			old[i].Cost = 0
+		}
+	}
+	if err := s.AppendUsage(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	all := append(slices.Clone(recs), old...)
+	assertLedger(t, s, int64(len(all)), refSpend(all, "", "", time.Time{}))
+
+	var sinces []time.Time
+	for _, r := range all {
+		midnight := time.Unix(0, dayOf(r.Time.UnixNano())*dayNanos)
+		sinces = append(sinces, r.Time, midnight, midnight.Add(time.Nanosecond), midnight.Add(-time.Nanosecond))
+	}
+	for i, since := range sinces {
+		team, key := []string{"", "team_a", "team_b"}[i%3], ""
+		if i%5 == 0 {
+			key = fmt.Sprintf("key_%s_%d", map[string]string{"": "a", "team_a": "a", "team_b": "b"}[team], i%4)
+		}
+		if i%7 == 0 {
+			key = old[i%len(old)].KeyID
+		}
+		got, err := s.Spend(ctx, team, key, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := refSpend(all, team, key, since); got != want {
+			t.Fatalf("Spend(%q, %q, %v) = %d, want %d", team, key, since, got, want)
+		}
+	}
+}
+
+func TestDayOf(t *testing.T) {
+	for _, tt := range []struct{ ns, day int64 }{
+		{0, 0}, {dayNanos - 1, 0}, {dayNanos, 1}, {-1, -1}, {-dayNanos, -1}, {-dayNanos - 1, -2},
+		{minInt64, -106752}, {maxInt64, 106751},
+	} {
+		if got := dayOf(tt.ns); got != tt.day {
+			t.Errorf("dayOf(%d) = %d, want %d", tt.ns, got, tt.day)
+		}
 	}
 }
 
@@ -793,8 +903,39 @@ func seedLedger(tb testing.TB, s *SQLite, n int) {
 		i % 50, 1000000 + i % 777, (i * 7919) % 3001 * 1000000,
 		CASE WHEN i % 31 = 0 THEN 500 ELSE 200 END FROM c`,
 		n, ledgerBase.UnixNano(), int64(30*24*time.Hour), n)
+	if err == nil {
+		_, err = s.write.ExecContext(tb.Context(), dailySpendAfterSQL, 0)
+	}
 	if err != nil {
 		tb.Fatalf("seed %d records: %v", n, err)
+	}
+}
+
+// BenchmarkSQLiteSpend is what a budget loads when its period starts or
+// the gateway restarts: a key's and a team's spend over a month of 200k
+// records (100 keys, 20 teams), from the daily totals, and as the plain
+// SUM over the records that Spend did before them.
+func BenchmarkSQLiteSpend(b *testing.B) {
+	s, _ := openTestSQLite(b)
+	seedLedger(b, s, 200_000)
+	since := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct{ name, team, key string }{{"key", "", "key_7"}, {"team", "team_7", ""}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Spend(b.Context(), c.team, c.key, since); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/ledger-scan", func(b *testing.B) {
+			where, args := usageFilter(c.team, c.key, since, time.Time{})
+			for b.Loop() {
+				var sum int64
+				if err := s.read.QueryRowContext(b.Context(), `SELECT SUM(cost_nanos) FROM usage`+where, args...).Scan(&sum); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -896,4 +1037,54 @@ func BenchmarkSQLiteTotalSpend(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestMigrationFillsDailySpend upgrades a ledger written before spend_daily
+// existed: the migration totals the records already stored.
+func TestMigrationFillsDailySpend(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db := openRawDB(t, path)
+	first, err := fs.ReadFile(sqliteMigrations, "0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate(ctx, db, fstest.MapFS{"0001_init.sql": {Data: first}}); err != nil {
+		t.Fatal(err)
+	}
+	recs := testRecords("req", 256)
+	recs[3].Time = time.Unix(-5, 0) // before 1970: day -1
+	var args []any
+	for i := range recs {
+		args = usageArgs(args, &recs[i])
+	}
+	if _, err := db.ExecContext(ctx, insertUsageSQL(len(recs)), args...); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := OpenSQLite(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n := len(queryStrings(t, s, `SELECT key_id FROM spend_daily`)); n == 0 {
+		t.Fatal("spend_daily is empty after the migration")
+	}
+	assertLedger(t, s, int64(len(recs)), refSpend(recs, "", "", time.Time{}))
+	for _, team := range []string{"team_a", "team_b"} {
+		since := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+		if got, want := mustSpend(t, s, team, "", since), refSpend(recs, team, "", since); got != want {
+			t.Errorf("Spend(%s since %v) = %d, want %d", team, since, got, want)
+		}
+	}
+}
+
+func mustSpend(t *testing.T, s *SQLite, team, key string, since time.Time) meter.Nanos {
+	t.Helper()
+	got, err := s.Spend(t.Context(), team, key, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
