@@ -274,6 +274,20 @@ func checkRecord(r *meter.Record) error {
 // a since that is not a UTC midnight (never a budget's) reads the records
 // of its first, partial day.
 func (s *SQLite) Spend(ctx context.Context, teamID, keyID string, since time.Time) (meter.Nanos, error) {
+	tx, err := s.read.BeginTx(ctx, nil) // one snapshot for both parts
+	if err != nil {
+		return 0, fmt.Errorf("spend of team %q key %q: %w", teamID, keyID, err)
+	}
+	defer tx.Rollback()
+	sum, err := spendIn(ctx, tx, teamID, keyID, since)
+	if err != nil {
+		return 0, fmt.Errorf("spend of team %q key %q: %w", teamID, keyID, err)
+	}
+	return meter.Nanos(sum), nil
+}
+
+// spendIn is Spend in tx.
+func spendIn(ctx context.Context, tx *sql.Tx, teamID, keyID string, since time.Time) (int64, error) {
 	from := int64(minInt64) // before any record: every day is whole
 	if !since.IsZero() {
 		from = boundNanos(since)
@@ -283,13 +297,8 @@ func (s *SQLite) Spend(ctx context.Context, teamID, keyID string, since time.Tim
 		day, partial = day+1, true // the first whole day; the part before it is read below
 	}
 	where, args := spendFilter(teamID, keyID)
-	tx, err := s.read.BeginTx(ctx, nil) // one snapshot for both parts
-	if err != nil {
-		return 0, fmt.Errorf("spend of team %q key %q: %w", teamID, keyID, err)
-	}
-	defer tx.Rollback()
 	var sum, part int64
-	err = tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_nanos), 0) FROM spend_daily WHERE `+where+`day >= ?`,
+	err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_nanos), 0) FROM spend_daily WHERE `+where+`day >= ?`,
 		append(args, day)...).Scan(&sum)
 	if err == nil && partial {
 		var until time.Time // the end of from's day; none past the last whole day int64 holds
@@ -299,10 +308,7 @@ func (s *SQLite) Spend(ctx context.Context, teamID, keyID string, since time.Tim
 		w, a := usageFilter(teamID, keyID, since, until)
 		err = tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(cost_nanos), 0) FROM usage`+w, a...).Scan(&part)
 	}
-	if err != nil {
-		return 0, fmt.Errorf("spend of team %q key %q: %w", teamID, keyID, err)
-	}
-	return meter.Nanos(sum + part), nil
+	return sum + part, err
 }
 
 // spendFilter returns spend_daily's conditions on team and key, each
@@ -335,7 +341,9 @@ type spendTally struct {
 // keeps the total and adds only the records stored since its last call.
 // Stored records are found by rowid, which only grows (the ledger is
 // append-only), so a record stored late with an early time, as a journal
-// replay does, is counted once, when it is stored. A new since starts over.
+// replay does, is counted once, when it is stored. A new since starts over,
+// from Spend's daily totals: the first call after a start reads one row per
+// key and day, not the month's records.
 func (s *SQLite) TotalSpend(ctx context.Context, since time.Time) (meter.Nanos, error) {
 	t := &s.tally
 	t.mu.Lock()
@@ -358,6 +366,15 @@ func (s *SQLite) TotalSpend(ctx context.Context, since time.Time) (meter.Nanos, 
 	}
 	if top < t.through { // the table was rebuilt under us: count it all again
 		t.through, t.sum = 0, 0
+	}
+	if t.through == 0 && top > 0 {
+		// From the daily totals, which hold exactly the records up to top
+		// in this snapshot.
+		sum, err := spendIn(ctx, tx, "", "", since)
+		if err != nil {
+			return 0, fmt.Errorf("total spend: %w", err)
+		}
+		t.through, t.sum = top, sum
 	}
 	if top > t.through {
 		var add int64
