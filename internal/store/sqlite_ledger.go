@@ -187,11 +187,14 @@ func dayOf(ns int64) int64 {
 const upsertSpendSQL = `INSERT INTO spend_daily (key_id, day, team_id, cost_nanos) VALUES (?, ?, ?, ?)
 	ON CONFLICT (key_id, day, team_id) DO UPDATE SET cost_nanos = cost_nanos + excluded.cost_nanos`
 
+// dayOfTimeSQL is dayOf(usage.time) in SQL, where % truncates towards zero
+// (0002_spend_daily.sql has its own copy: a migration never changes).
+const dayOfTimeSQL = `(time - (time % 86400000000000 + 86400000000000) % 86400000000000) / 86400000000000`
+
 // dailySpendAfterSQL adds the records with a rowid above ? to the daily
-// totals; the day is dayOf in SQL (% truncates towards zero).
+// totals.
 const dailySpendAfterSQL = `INSERT INTO spend_daily (key_id, day, team_id, cost_nanos)
-	SELECT key_id, (time - (time % 86400000000000 + 86400000000000) % 86400000000000) / 86400000000000,
-		team_id, SUM(cost_nanos)
+	SELECT key_id, ` + dayOfTimeSQL + `, team_id, SUM(cost_nanos)
 	FROM usage WHERE rowid > ? GROUP BY 1, 2, 3 HAVING SUM(cost_nanos) != 0
 	ON CONFLICT (key_id, day, team_id) DO UPDATE SET cost_nanos = cost_nanos + excluded.cost_nanos`
 

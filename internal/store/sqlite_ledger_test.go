@@ -358,8 +358,7 @@ func assertDailySpend(t *testing.T, s *SQLite) {
 	t.Helper()
 	const daily = `SELECT key_id || '/' || day || '/' || team_id || '=' || cost_nanos FROM spend_daily ORDER BY 1`
 	const ledger = `SELECT key_id || '/' || day || '/' || team_id || '=' || SUM(cost_nanos) FROM (SELECT key_id, team_id, cost_nanos,
-		(time - (time % 86400000000000 + 86400000000000) % 86400000000000) / 86400000000000 AS day FROM usage)
-		GROUP BY key_id, day, team_id HAVING SUM(cost_nanos) != 0 ORDER BY 1`
+		` + dayOfTimeSQL + ` AS day FROM usage) GROUP BY key_id, day, team_id HAVING SUM(cost_nanos) != 0 ORDER BY 1`
 	got, want := queryStrings(t, s, daily), queryStrings(t, s, ledger)
 	if diff := gocmp.Diff(want, got); diff != "" {
 		t.Errorf("spend_daily differs from the ledger's totals (-ledger +spend_daily):\n%s", diff)

@@ -128,24 +128,7 @@ func TestSQLiteReopenDoesNotReapply(t *testing.T) {
 // appliedMigrations lists "version@applied_at" rows.
 func appliedMigrations(t *testing.T, s *SQLite) []string {
 	t.Helper()
-	rows, err := s.read.QueryContext(t.Context(),
-		`SELECT version || '@' || applied_at FROM schema_migrations ORDER BY version`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return queryStrings(t, s, `SELECT version || '@' || applied_at FROM schema_migrations ORDER BY version`)
 }
 
 func TestSQLiteRefusesNewerSchema(t *testing.T) {
