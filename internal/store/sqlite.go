@@ -37,12 +37,12 @@ type SQLite struct {
 	write *sql.DB // one connection; every write and the migrations
 	read  *sql.DB // a pool for queries, with query_only set
 
-	// insertUsage[k] inserts 1<<k ledger records, prepared on first use
-	// under insertMu (see usageInsert). The statements are closed with the
-	// writer.
-	insertMu    sync.Mutex
+	// The ledger's statements, prepared on first use under prepareMu (see
+	// prepared) and closed with the writer: insertUsage[k] inserts 1<<k
+	// records, upsertSpend adds to a day's spend_daily row.
+	prepareMu   sync.Mutex
 	insertUsage [maxUsageLog + 1]atomic.Pointer[sql.Stmt]
-	upsertSpend atomic.Pointer[sql.Stmt] // adds to a day's spend_daily row
+	upsertSpend atomic.Pointer[sql.Stmt]
 
 	tally spendTally // TotalSpend's running total
 }

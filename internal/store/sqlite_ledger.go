@@ -73,8 +73,8 @@ func (s *SQLite) prepared(ctx context.Context, p *atomic.Pointer[sql.Stmt], quer
 	if st := p.Load(); st != nil {
 		return st, nil
 	}
-	s.insertMu.Lock()
-	defer s.insertMu.Unlock()
+	s.prepareMu.Lock()
+	defer s.prepareMu.Unlock()
 	if st := p.Load(); st != nil {
 		return st, nil
 	}
