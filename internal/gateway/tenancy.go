@@ -89,7 +89,7 @@ func (g *Gateway) downgrade(ctx context.Context, c caller) int {
 	if c.Principal == nil || c.Team.Budget == nil || c.Team.Budget.DowngradePercent <= 0 {
 		return 0
 	}
-	_, _, used, err := g.budgets.Usage(ctx, limit.Scope{ID: "team:" + c.Team.ID, Budget: *c.Team.Budget})
+	_, _, used, err := g.budgets.Usage(ctx, limit.Scope{ID: c.TeamScope, Budget: *c.Team.Budget})
 	if err != nil || used*100 < float64(c.Team.Budget.DowngradePercent) {
 		return 0
 	}
@@ -175,7 +175,7 @@ func (g *Gateway) setBudgetGauge(ctx context.Context, c caller) {
 		return
 	}
 	b := c.Team.Budget
-	spent, reserved, _, err := g.budgets.Usage(ctx, limit.Scope{ID: "team:" + c.Team.ID, Budget: *b})
+	spent, reserved, _, err := g.budgets.Usage(ctx, limit.Scope{ID: c.TeamScope, Budget: *b})
 	if err != nil {
 		return
 	}
