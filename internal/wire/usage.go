@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -82,7 +81,7 @@ func scanUsage(raw []byte) (u *Usage, ok bool) {
 	}{}
 	u = &box.u
 	var seen uint8
-	ok = eachMember(raw, func(k, v []byte) bool {
+	ok = Members(raw, func(k, v []byte, _ int) bool {
 		switch string(k) {
 		case "prompt_tokens":
 			return firstInt(&seen, seenPrompt, &u.PromptTokens, v)
@@ -99,7 +98,7 @@ func scanUsage(raw []byte) (u *Usage, ok bool) {
 			d := &box.p
 			u.PromptDetails = d
 			var dseen uint8
-			return eachMember(v, func(k, v []byte) bool {
+			return Members(v, func(k, v []byte, _ int) bool {
 				switch string(k) {
 				case "cached_tokens":
 					return firstInt(&dseen, 1, &d.CachedTokens, v)
@@ -117,7 +116,7 @@ func scanUsage(raw []byte) (u *Usage, ok bool) {
 			d := &box.c
 			u.CompletionDetails = d
 			var dseen uint8
-			return eachMember(v, func(k, v []byte) bool {
+			return Members(v, func(k, v []byte, _ int) bool {
 				if string(k) == "reasoning_tokens" {
 					return firstInt(&dseen, 1, &d.ReasoningTokens, v)
 				}
@@ -160,85 +159,6 @@ func firstInt(seen *uint8, bit uint8, dst *int, v []byte) bool {
 	}
 	*dst = n
 	return true
-}
-
-// eachMember calls fn with each key (raw, between its quotes) and value
-// (raw) of the JSON object b holds, in order, and reports whether it got to
-// the end: false when b is not an object, a key has an escape (it would
-// need decoding to compare), or fn returned false. b must be valid JSON.
-func eachMember(b []byte, fn func(k, v []byte) bool) bool {
-	i := skipSpace(b, 0)
-	if i == len(b) || b[i] != '{' {
-		return false
-	}
-	if i = skipSpace(b, i+1); i < len(b) && b[i] == '}' {
-		return true
-	}
-	for i < len(b) && b[i] == '"' {
-		end := stringEnd(b, i+1)
-		if end < 0 {
-			return false
-		}
-		k := b[i+1 : end-1]
-		if bytes.IndexByte(k, '\\') >= 0 {
-			return false
-		}
-		if i = skipSpace(b, end); i == len(b) || b[i] != ':' {
-			return false
-		}
-		i = skipSpace(b, i+1)
-		vEnd := valueEnd(b, i)
-		if vEnd < 0 || !fn(k, b[i:vEnd]) {
-			return false
-		}
-		if i = skipSpace(b, vEnd); i == len(b) {
-			return false
-		}
-		if b[i] == '}' {
-			return true
-		}
-		if b[i] != ',' {
-			return false
-		}
-		i = skipSpace(b, i+1)
-	}
-	return false
-}
-
-// valueEnd returns the index after the JSON value that starts at b[i], or
-// -1. b must be valid JSON, so a container ends at the bracket that brings
-// its depth back to zero, strings stepped over whole.
-func valueEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i+1)
-	case 't', 'n':
-		return min(i+4, len(b))
-	case 'f':
-		return min(i+5, len(b))
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				if i = stringEnd(b, i+1); i < 0 {
-					return -1
-				}
-				i-- // the loop steps past the closing quote
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return -1
-	}
-	return numberEnd(b, i)
 }
 
 // parseUsageAny is ParseUsage for any valid input, through gjson.
