@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -34,15 +32,8 @@ import (
 // write transaction begins IMMEDIATE so that such a process waits for the
 // lock instead of failing on a read-to-write upgrade.
 type SQLite struct {
-	write *sql.DB // one connection; every write and the migrations
+	write *sql.DB // one writerConn; every write and the migrations
 	read  *sql.DB // a pool for queries, with query_only set
-
-	// The ledger's statements, prepared on first use under prepareMu (see
-	// prepared) and closed with the writer: insertUsage[k] inserts 1<<k
-	// records, upsertSpend adds to a day's spend_daily row.
-	prepareMu   sync.Mutex
-	insertUsage [maxUsageLog + 1]atomic.Pointer[sql.Stmt]
-	upsertSpend atomic.Pointer[sql.Stmt]
 
 	tally spendTally // TotalSpend's running total
 }
@@ -57,10 +48,11 @@ const busyTimeout = 5 * time.Second
 // applies the embedded migrations it lacks. It refuses a file written by a
 // newer binary (ErrSchemaNewer).
 func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
-	write, err := sql.Open("sqlite", sqliteDSN(path, true))
+	connector, err := sqlite.NewConnector(sqliteDSN(path, true))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	write := sql.OpenDB(writerConnector{connector})
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	if err := migrate(ctx, write, sqliteMigrations); err != nil {

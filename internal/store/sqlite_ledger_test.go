@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
 	"math"
-	"math/bits"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -241,20 +241,134 @@ func TestSQLiteAppendUsageChunks(t *testing.T) {
 	assertStored(t, s, want)
 }
 
-// TestUsageInsertSizes checks that AppendUsage prepares, before its
-// transaction, exactly the statement sizes its split of a batch uses.
+// TestUsageInsertSizes checks that AppendUsage splits a batch into full
+// statements of 1<<maxUsageLog records while that many remain, then one
+// of each smaller power of two, and prepares only those.
 func TestUsageInsertSizes(t *testing.T) {
-	for n := 1; n <= 300; n++ {
-		var want uint
-		for done := 0; done < n; {
-			k := min(bits.Len(uint(n-done))-1, maxUsageLog)
-			want |= 1 << k
-			done += 1 << k
+	s, _ := openTestSQLite(t)
+	recs := testRecords("req", 130) // every size below 64, then 64, 128 and more
+	for n := 1; n <= len(recs); n++ {
+		withWriterConn(t, s, func(c *writerConn) error { return c.ledger.close() })
+		if err := s.AppendUsage(t.Context(), recs[:n]); err != nil {
+			t.Fatal(err)
 		}
-		if got := usageInsertSizes(n); got != want {
-			t.Errorf("usageInsertSizes(%d) = %b, want %b", n, got, want)
+		want := uint(n) & (1<<maxUsageLog - 1)
+		if n >= 1<<maxUsageLog {
+			want |= 1 << maxUsageLog
+		}
+		var got uint
+		withWriterConn(t, s, func(c *writerConn) error {
+			for k, st := range c.ledger.insert {
+				if st != nil {
+					got |= 1 << k
+				}
+			}
+			return nil
+		})
+		if got != want {
+			t.Errorf("AppendUsage(%d records) prepared the sizes %b, want %b", n, got, want)
 		}
 	}
+}
+
+// withWriterConn calls fn with the writer's connection.
+func withWriterConn(t *testing.T, s *SQLite, fn func(c *writerConn) error) {
+	t.Helper()
+	conn, err := s.write.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error { return fn(dc.(*writerConn)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSQLiteInsertUsageCount checks the number of records stored that
+// insertUsage returns, from which AppendUsage decides how to add a batch
+// to spend_daily (a count too low still gives the right totals, by the
+// slower path, so the other tests would not notice).
+func TestSQLiteInsertUsageCount(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	recs := testRecords("req", 200)
+	dup := testRecords("dup", 100)
+	dup[5].RequestID = dup[1].RequestID   // in the same statement
+	dup[70].RequestID = dup[2].RequestID  // in another one
+	dup[99].RequestID = recs[0].RequestID // already stored
+	for _, tt := range []struct {
+		name string
+		recs []meter.Record
+		want int64
+	}{
+		{"new", recs[:130], 130},
+		{"stored", recs[:130], 0},
+		{"partly stored", recs[65:], 70},
+		{"ids twice", dup, 97},
+	} {
+		var got int64
+		withWriterConn(t, s, func(c *writerConn) (err error) {
+			got, err = c.insertUsage(t.Context(), tt.recs)
+			return err
+		})
+		if got != tt.want {
+			t.Errorf("%s: insertUsage(%d records) = %d, want %d", tt.name, len(tt.recs), got, tt.want)
+		}
+	}
+}
+
+// TestSQLiteUsageTypes checks the storage class of every column
+// AppendUsage writes, empty strings included: TEXT for strings (a value
+// bound as a BLOB would compare unequal to the same text), INTEGER for
+// the rest.
+func TestSQLiteUsageTypes(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	recs := testRecords("req", 3) // with a team and key, and without
+	if err := s.AppendUsage(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for col := range strings.SplitSeq(usageColumns, ",") {
+		types = append(types, "typeof("+strings.TrimSpace(col)+")")
+	}
+	got := queryStrings(t, s, `SELECT `+strings.Join(types, " || ' ' || ")+` FROM usage`)
+	const want = "text integer text text text text text integer text text text text " +
+		"integer integer integer integer integer integer integer integer integer text"
+	if len(got) != len(recs) || slices.ContainsFunc(got, func(g string) bool { return g != want }) {
+		t.Errorf("storage classes of the columns (%s) = %q, want %q for each record", usageColumns, got, want)
+	}
+}
+
+// TestSQLiteWriterConnReplaced has the pool close the writer's connection,
+// as it does after an interrupted statement: the ledger's statements are
+// closed with it and prepared again on the next one.
+func TestSQLiteWriterConnReplaced(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	recs := testRecords("req", 100)
+	appendInBatches(t, s, recs[:50], 50)
+	var old *writerConn
+	withWriterConn(t, s, func(c *writerConn) error {
+		old = c
+		return nil
+	})
+	if old.ledger.insert[5] == nil || old.ledger.upsert == nil {
+		t.Fatal("AppendUsage prepared no statement on the writer's connection")
+	}
+
+	s.write.SetMaxIdleConns(0) // closes the idle connection
+	s.write.SetMaxIdleConns(1)
+	if old.ledger.insert != [maxUsageLog + 1]execStmt{} || old.ledger.upsert != nil {
+		t.Error("the closed connection's statements were not closed")
+	}
+	appendInBatches(t, s, recs[50:], 50)
+	withWriterConn(t, s, func(c *writerConn) error {
+		if c == old || c.ledger.insert[5] == nil {
+			t.Error("AppendUsage prepared no statement on the new connection")
+		}
+		return nil
+	})
+	assertStored(t, s, recs)
+	assertDailySpend(t, s)
 }
 
 // TestSQLiteAppendUsageAllOrNothing fails a batch in its last statement:
@@ -280,6 +394,44 @@ func TestSQLiteAppendUsageAllOrNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertStored(t, s, recs)
+}
+
+// TestSQLiteAppendUsageCanceled ends the context at each point where
+// AppendUsage looks at it, in turn: every batch that fails stores nothing,
+// and the connection stays usable.
+func TestSQLiteAppendUsageCanceled(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	recs := testRecords("req", 200) // statements of 64, 64, 64 and 8
+	for n := 0; ; n++ {
+		ctx := &canceledAfter{Context: t.Context(), n: n}
+		err := s.AppendUsage(ctx, recs)
+		if err == nil {
+			if n < 4 {
+				t.Errorf("AppendUsage succeeded with a context that ended at its %d-th check, want at least 4 checks", n+1)
+			}
+			break
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("AppendUsage with a context that ended at its %d-th check = %v, want context.Canceled", n+1, err)
+		}
+		assertStored(t, s, nil)
+	}
+	assertStored(t, s, recs)
+	assertLedger(t, s, int64(len(recs)), refSpend(recs, "", "", time.Time{}))
+}
+
+// canceledAfter is a context whose Err reports it canceled from its n+1-th
+// call on; its Done channel does not tell.
+type canceledAfter struct {
+	context.Context
+	n int
+}
+
+func (c *canceledAfter) Err() error {
+	if c.n--; c.n < 0 {
+		return context.Canceled
+	}
+	return nil
 }
 
 // TestSQLiteUsageConstraints guards what insertUsageSQL's OR IGNORE
@@ -1068,9 +1220,13 @@ func TestMigrationFillsDailySpend(t *testing.T) {
 	}
 	recs := testRecords("req", 256)
 	recs[3].Time = time.Unix(-5, 0) // before 1970: day -1
-	var args []any
+	values := make([]driver.NamedValue, len(recs)*usageParams)
 	for i := range recs {
-		args = usageArgs(args, &recs[i])
+		usageValues(values[i*usageParams:], &recs[i])
+	}
+	var args []any
+	for _, v := range values {
+		args = append(args, v.Value)
 	}
 	if _, err := db.ExecContext(ctx, insertUsageSQL(len(recs)), args...); err != nil {
 		t.Fatal(err)
