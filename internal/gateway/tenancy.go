@@ -253,7 +253,7 @@ func (x *exchange) promptBound(body []byte, m *config.Model) (n int, exact bool)
 	if x.endpoint != provider.Chat {
 		return len(body), true
 	}
-	if n, ok := meter.TokenizerFor(x.st.cfg.Providers[m.Provider].Kind, m.Upstream).PromptBound(body); ok {
+	if n, ok := x.st.tokenizer(m).PromptBound(body); ok {
 		return n, false
 	}
 	return x.promptEstimate(body, m), true
@@ -266,7 +266,7 @@ func (x *exchange) promptEstimate(body []byte, m *config.Model) int {
 	if x.endpoint != provider.Chat {
 		return len(body)
 	}
-	n, err := x.countPrompt(meter.TokenizerFor(x.st.cfg.Providers[m.Provider].Kind, m.Upstream), body)
+	n, err := x.countPrompt(x.st.tokenizer(m), body)
 	if err != nil {
 		return len(body)
 	}

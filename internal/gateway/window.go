@@ -5,7 +5,6 @@ import (
 	"net/http"
 
 	"github.com/tollgate-gw/tollgate/internal/config"
-	"github.com/tollgate-gw/tollgate/internal/meter"
 	"github.com/tollgate-gw/tollgate/internal/provider"
 	"github.com/tollgate-gw/tollgate/internal/route"
 	"github.com/tollgate-gw/tollgate/internal/wire"
@@ -21,7 +20,7 @@ func (g *Gateway) fit(x *exchange, m *config.Model, eff config.Effective, body [
 	if x.endpoint != provider.Chat || window <= 0 {
 		return body, nil
 	}
-	tok := meter.TokenizerFor(x.st.cfg.Providers[m.Provider].Kind, m.Upstream)
+	tok := x.st.tokenizer(m)
 	maxOut := x.maxOutput
 	if tok.BodyFitsWithoutCounting(body, maxOut, window) {
 		return body, nil
