@@ -177,6 +177,7 @@ func (c *writerConn) insertUsage(ctx context.Context, recs []meter.Record) (int6
 			c.ledger.args[i].Ordinal = i + 1
 		}
 	}
+	run := context.WithoutCancel(ctx)
 	var inserted int64
 	for done := 0; done < len(recs); {
 		if err := ctx.Err(); err != nil {
@@ -186,7 +187,7 @@ func (c *writerConn) insertUsage(ctx context.Context, recs []meter.Record) (int6
 		// remain, then at most one of each smaller size.
 		k := min(bits.Len(uint(len(recs)-done))-1, maxUsageLog)
 		n := 1 << k
-		m, err := c.insertRecords(context.WithoutCancel(ctx), k, recs[done:done+n])
+		m, err := c.insertRecords(run, k, recs[done:done+n])
 		if err != nil {
 			return 0, fmt.Errorf("append usage: records %d to %d: %w", done, done+n-1, err)
 		}

@@ -2,17 +2,13 @@ package wire
 
 import "bytes"
 
-// Members walks a JSON object that Valid accepted, handing out raw values
-// without decoding them: the usage of every response is read in one pass
-// with no allocation. It reports false for anything it does not read whole,
-// so a caller can fall back to a general parser for the rare input it
-// leaves.
-
 // Members calls fn with each member of the JSON object b, in order: its key
-// (raw, between the quotes), its raw value and the value's offset in b. It
-// reports whether it got to the end: false when b is not an object, a key
-// has an escape (it would need decoding to compare), or fn returned false.
-// b must be valid JSON (Valid).
+// (raw, between the quotes), its raw value and the value's offset in b,
+// decoding nothing (ParseUsage reads every response's usage this way, with
+// no allocation). It reports whether it got to the end: false when b is not
+// an object, a key has an escape (it would need decoding to compare), or fn
+// returned false, so a caller can leave such rare input to a general
+// parser. b must be valid JSON (Valid).
 func Members(b []byte, fn func(key, value []byte, at int) bool) bool {
 	i := skipSpace(b, 0)
 	if i == len(b) || b[i] != '{' {

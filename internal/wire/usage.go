@@ -90,11 +90,9 @@ func scanUsage(raw []byte) (u *Usage, ok bool) {
 		case "total_tokens":
 			return firstInt(&seen, seenTotal, &u.TotalTokens, v)
 		case "prompt_tokens_details":
-			if seen&seenPromptDetails != 0 || v[0] != '{' {
-				seen |= seenPromptDetails
-				return true // not an object: no details, as in parseUsageAny
+			if !firstObject(&seen, seenPromptDetails, v) {
+				return true // a repeat, or not an object: no details, as in parseUsageAny
 			}
-			seen |= seenPromptDetails
 			d := &box.p
 			u.PromptDetails = d
 			var dseen uint8
@@ -108,11 +106,9 @@ func scanUsage(raw []byte) (u *Usage, ok bool) {
 				return true
 			})
 		case "completion_tokens_details":
-			if seen&seenCompletionDetails != 0 || v[0] != '{' {
-				seen |= seenCompletionDetails
+			if !firstObject(&seen, seenCompletionDetails, v) {
 				return true
 			}
-			seen |= seenCompletionDetails
 			d := &box.c
 			u.CompletionDetails = d
 			var dseen uint8
@@ -129,6 +125,14 @@ func scanUsage(raw []byte) (u *Usage, ok bool) {
 		return nil, false
 	}
 	return u, true
+}
+
+// firstObject reports whether v is an object and bit was not yet in *seen,
+// which it adds: the first of a key counts, whatever its value.
+func firstObject(seen *uint8, bit uint8, v []byte) bool {
+	first := *seen&bit == 0
+	*seen |= bit
+	return first && v[0] == '{'
 }
 
 // firstInt stores the integer literal v in *dst unless bit is already in
