@@ -116,7 +116,9 @@ func TestReadUsage(t *testing.T) {
 		err    bool
 	}{
 		{"usage last", `{"choices":[{"message":{"content":"say \"usage\": {\"prompt_tokens\":99}"}}],"usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9,"prompt_tokens_details":{"cached_tokens":1}}}`, 7, false, false},
-		{"spaces", `{"usage" :  {"prompt_tokens":3}}`, 0, true, false}, // key with a space before the colon is not found: no usage
+		{"spaces", `{"usage" :  {"prompt_tokens":3} }`, 3, false, false},
+		{"nested only", `{"choices":[{"usage":{"prompt_tokens":5}}]}`, 0, true, false}, // not the response's usage
+		{"not an object", `{"usage":[1]}`, 0, true, false},
 		{"null usage", `{"choices":[],"usage":null}`, 0, true, false},
 		{"no usage", `{"choices":[]}`, 0, true, false},
 		{"braces in strings", `{"usage":{"prompt_tokens":4,"x":"}{"}}`, 4, false, false},

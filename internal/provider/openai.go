@@ -83,57 +83,20 @@ func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
 	return &Response{Body: body, Usage: usage}, nil
 }
 
-var usageKey = []byte(`"usage":`)
-
 // readUsage checks that a non-streaming body is JSON and decodes only its
-// usage object. OpenAI-compatible APIs put usage last, at the top level, so
-// it is found from the end; a quote inside a JSON string is always escaped,
-// so `"usage":` there can only be a key. The body itself is not decoded:
-// it passes to the client as it came.
+// usage object, a member of the top-level object, found in the same pass as
+// the check. The body itself is not decoded: it passes to the client as it
+// came.
 func readUsage(body []byte) (*wire.Usage, error) {
-	if !wire.Valid(body) {
+	valid, usage := wire.ValidMember(body, "usage")
+	if !valid {
 		return nil, errString("response body is not valid JSON")
 	}
-	i := bytes.LastIndex(body, usageKey)
-	if i < 0 {
-		return nil, nil
+	if len(usage) == 0 || usage[0] != '{' {
+		return nil, nil // absent, null or not an object: no usage reported
 	}
-	obj := objectAt(body[i+len(usageKey):])
-	if obj == nil {
-		return nil, nil // null or not an object: no usage reported
-	}
-	u, _ := wire.ParseUsage(obj)
+	u, _ := wire.ParseUsage(usage)
 	return u, nil
-}
-
-// objectAt returns the JSON object that b starts with (after whitespace),
-// or nil. b is part of a valid document, so braces inside strings are the
-// only thing to step over.
-func objectAt(b []byte) []byte {
-	start := 0
-	for start < len(b) && (b[start] == ' ' || b[start] == '\n' || b[start] == '\t' || b[start] == '\r') {
-		start++
-	}
-	if start == len(b) || b[start] != '{' {
-		return nil
-	}
-	depth, inString := 0, false
-	for i := start; i < len(b); i++ {
-		switch c := b[i]; {
-		case inString && c == '\\':
-			i++
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{':
-			depth++
-		case c == '}':
-			if depth--; depth == 0 {
-				return b[start : i+1]
-			}
-		}
-	}
-	return nil
 }
 
 // Fixed header values, shared: an http.Header value slice is only read.

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -211,4 +212,108 @@ func BenchmarkValid(b *testing.B) {
 			})
 		}
 	}
+}
+
+func TestValidMember(t *testing.T) {
+	tests := []struct {
+		name, in string
+		valid    bool
+		value    string // "" when none
+	}{
+		{"chat completion", chatBody, true, `{"prompt_tokens":1117,"completion_tokens":246,"total_tokens":1363,"prompt_tokens_details":{"cached_tokens":1024,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`},
+		{"spaced", " {\n \"a\" : 1 ,\t\"usage\" :\r\n { \"x\" : [1, 2] } \n} \n", true, `{ "x" : [1, 2] }`},
+		{"last of repeated", `{"usage":{"a":1},"b":2,"usage":{"a":3}}`, true, `{"a":3}`},
+		{"null", `{"usage":null}`, true, `null`},
+		{"nested only", `{"choices":[{"usage":{"a":1}}],"x":{"usage":2}}`, true, ""},
+		{"escaped key", `{"us\u0061ge":{"a":1}}`, true, ""},
+		{"prefix key", `{"usages":1,"usag":2}`, true, ""},
+		{"key in a string", `{"a":"\"usage\":{\"b\":1}"}`, true, ""},
+		{"empty object", ` {} `, true, ""},
+		{"array", `[{"usage":1}]`, true, ""},
+		{"scalar", `"usage"`, true, ""},
+		{"invalid after usage", `{"usage":{"a":1},"b":}`, false, ""},
+		{"invalid usage", `{"usage":{"a":1,}}`, false, ""},
+		{"trailing garbage", `{"usage":1} x`, false, ""},
+		{"unclosed", `{"usage":1`, false, ""},
+		{"unclosed after comma", `{"usage":1,`, false, ""},
+		{"no colon", `{"usage" 1}`, false, ""},
+		{"bare key", `{usage:1}`, false, ""},
+		{"empty", ``, false, ""},
+		{"two objects", `{"usage":1}{}`, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			valid, value := ValidMember([]byte(tt.in), "usage")
+			if valid != tt.valid || string(value) != tt.value {
+				t.Errorf("ValidMember(%.60q) = %v, %q; want %v, %q", tt.in, valid, value, tt.valid, tt.value)
+			}
+			if valid != json.Valid([]byte(tt.in)) {
+				t.Errorf("ValidMember(%.60q) = %v, encoding/json.Valid says otherwise", tt.in, valid)
+			}
+		})
+	}
+}
+
+// At the nesting limit an object's members get one level less: ValidMember
+// refuses exactly what Valid (and encoding/json) refuse.
+func TestValidMemberDepth(t *testing.T) {
+	for _, n := range []int{maxDepth - 2, maxDepth - 1, maxDepth} {
+		in := []byte(`{"usage":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}`)
+		valid, value := ValidMember(in, "usage")
+		if want := json.Valid(in); valid != want || valid != (value != nil) {
+			t.Errorf("nesting %d: ValidMember = %v (value %v), want %v", n+1, valid, value != nil, want)
+		}
+	}
+}
+
+// FuzzValidMember holds ValidMember to Valid and encoding/json.Valid, and
+// its value to the last top-level member called "usage" as Members walks
+// the object (when no key is escaped, which Members leaves to others).
+func FuzzValidMember(f *testing.F) {
+	for _, s := range []string{chatBody, `{"usage":{"a":1},"usage":[2]}`, `{"a":{"usage":1},"usage" : null }`, `{}`, `[]`, `{"us\u0061ge":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		valid, value := ValidMember(in, "usage")
+		if want := json.Valid(in); valid != want {
+			t.Fatalf("ValidMember(%q) = %v, encoding/json.Valid = %v", in, valid, want)
+		}
+		if !valid {
+			if value != nil {
+				t.Fatalf("ValidMember(%q): invalid, yet value %q", in, value)
+			}
+			return
+		}
+		var want []byte
+		if Members(in, func(k, v []byte, _ int) bool {
+			if string(k) == "usage" {
+				want = v
+			}
+			return true
+		}) && !bytes.Equal(value, want) {
+			t.Fatalf("ValidMember(%q) value %q, Members finds %q", in, value, want)
+		}
+	})
+}
+
+// BenchmarkValidMember is ValidMember on a chat completion against what it
+// replaced in the gateway: Valid, then a backwards search for the key and a
+// scan to the end of its object.
+func BenchmarkValidMember(b *testing.B) {
+	in := []byte(chatBody)
+	b.Run("ValidMember", func(b *testing.B) {
+		for b.Loop() {
+			if ok, v := ValidMember(in, "usage"); !ok || v == nil {
+				b.Fatal("no usage")
+			}
+		}
+	})
+	b.Run("Valid+LastIndex", func(b *testing.B) {
+		key := []byte(`"usage":`)
+		for b.Loop() {
+			if !Valid(in) || bytes.LastIndex(in, key) < 0 {
+				b.Fatal("no usage")
+			}
+		}
+	})
 }
