@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -12,7 +13,8 @@ import (
 // peeks at the sockets of calls older than departureAge instead: a peek is
 // one non-blocking syscall, and a request that is answered quickly is never
 // peeked at all. A stream whose client left is also noticed by its next
-// write; this catches the ones waiting for their first token.
+// write; this catches the ones waiting for their first token. The same
+// ticker ends calls whose request timeout has passed (see callContext).
 type departures struct {
 	mu   sync.Mutex
 	live map[*call]struct{}
@@ -31,8 +33,16 @@ func newDepartures() *departures {
 	return &departures{live: map[*call]struct{}{}, stop: make(chan struct{})}
 }
 
-func (d *departures) add(c *call) {
+// add starts watching c, and gives it its context: ended by cancel, or by
+// run once timeout (if positive) has passed.
+func (d *departures) add(c *call, timeout time.Duration) {
 	c.since, c.conn = time.Now(), c.fc.Conn()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	c.bounds = callContext{Context: ctx}
+	if timeout > 0 {
+		c.bounds.deadline = c.since.Add(timeout)
+	}
+	c.ctx, c.cancel = &c.bounds, cancel
 	d.mu.Lock()
 	d.live[c] = struct{}{}
 	d.mu.Unlock()
@@ -48,35 +58,41 @@ func (d *departures) remove(c *call) {
 func (d *departures) run() {
 	t := time.NewTicker(departureTick)
 	defer t.Stop()
-	var due []*call
+	var expired, due []*call
 	for {
 		select {
 		case <-d.stop:
 			return
 		case <-t.C:
 		}
-		due = d.due(due[:0], time.Now().Add(-departureAge))
+		expired, due = d.due(expired[:0], due[:0], time.Now())
+		for i, c := range expired {
+			c.cancel(context.DeadlineExceeded)
+			expired[i] = nil
+		}
 		for i, c := range due {
 			if clientLeft(c.conn) {
-				c.cancel()
+				c.cancel(nil)
 			}
 			due[i] = nil
 		}
 	}
 }
 
-// due lists up to departurePeeks calls older than cutoff; map order makes
-// the choice a fair sample when there are more.
-func (d *departures) due(out []*call, cutoff time.Time) []*call {
+// due lists the calls whose deadline has passed, all of them, and up to
+// departurePeeks of the others older than departureAge; map order makes the
+// choice a fair sample when there are more.
+func (d *departures) due(expired, peek []*call, now time.Time) ([]*call, []*call) {
+	cutoff := now.Add(-departureAge)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for c := range d.live {
-		if len(out) == departurePeeks {
-			break
-		}
-		if c.since.Before(cutoff) {
-			out = append(out, c)
+		switch {
+		case !c.bounds.deadline.IsZero() && !now.Before(c.bounds.deadline):
+			expired = append(expired, c)
+		case len(peek) < departurePeeks && c.since.Before(cutoff):
+			peek = append(peek, c)
 		}
 	}
-	return out
+	return expired, peek
 }

@@ -252,8 +252,11 @@ func roundTrip(client *http.Client, req *http.Request) (*http.Response, error) {
 func transportError(ctx context.Context, provider string, err error) *Error {
 	e := &Error{Provider: provider, Err: err, Kind: KindTransport,
 		Type: "server_error", Code: "upstream_unavailable", Message: "upstream connection failed"}
-	switch {
-	case errors.Is(context.Cause(ctx), ErrAttemptTimeout):
+	// The cause tells a timer's cancellation from the client's: a context
+	// ended by a deadline enforced outside it (the gateway's request
+	// timeout) reports Canceled from Err, and its cause.
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, ErrAttemptTimeout) || errors.Is(cause, context.DeadlineExceeded):
 		e.Kind, e.Code, e.Message = KindTimeout, "upstream_timeout", "upstream timed out"
 	case errors.Is(ctx.Err(), context.Canceled):
 		e.Kind, e.Code, e.Message = KindCanceled, "client_closed_request", "client closed the request"

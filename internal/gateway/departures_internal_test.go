@@ -1,0 +1,72 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func newTestCall() *call {
+	var fc fasthttp.RequestCtx
+	fc.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	return &call{fc: &fc}
+}
+
+// The request timeout is the departures ticker's: a call past its deadline
+// is ended with DeadlineExceeded as the cause, reports the deadline it was
+// given, and nothing else is ended or peeked at before its time.
+func TestDeparturesRequestTimeout(t *testing.T) {
+	d := newDepartures()
+	late, fresh, unbounded := newTestCall(), newTestCall(), newTestCall()
+	d.add(late, 30*time.Millisecond)
+	d.add(fresh, time.Hour)
+	d.add(unbounded, 0)
+
+	if dl, ok := late.ctx.Deadline(); !ok || dl != late.since.Add(30*time.Millisecond) {
+		t.Errorf("Deadline() = %v, %v; want since+30ms", dl, ok)
+	}
+	if _, ok := unbounded.ctx.Deadline(); ok {
+		t.Error("a call without a request timeout reports a deadline")
+	}
+
+	expired, peek := d.due(nil, nil, time.Now())
+	if len(expired) != 0 || len(peek) != 0 {
+		t.Fatalf("at once: %d expired, %d to peek; want none", len(expired), len(peek))
+	}
+	expired, _ = d.due(nil, nil, late.since.Add(30*time.Millisecond))
+	if len(expired) != 1 || expired[0] != late {
+		t.Fatalf("at the deadline: expired %v, want only the late call", expired)
+	}
+	expired, peek = d.due(nil, nil, unbounded.since.Add(departureAge+time.Millisecond))
+	if len(expired) != 1 || len(peek) != 2 {
+		t.Errorf("past departureAge: %d expired, %d to peek; want 1 and the 2 others", len(expired), len(peek))
+	}
+
+	go d.run()
+	defer close(d.stop)
+	select {
+	case <-late.ctx.Done():
+	case <-time.After(5 * departureTick):
+		t.Fatal("the late call was not ended within five ticks of its deadline")
+	}
+	if cause := context.Cause(late.ctx); !errors.Is(cause, context.DeadlineExceeded) {
+		t.Errorf("cause = %v, want context.DeadlineExceeded", cause)
+	}
+	// A context derived from the call's, as an attempt's is, sees the same cause.
+	child, cancel := context.WithCancel(late.ctx)
+	defer cancel()
+	if cause := context.Cause(child); !errors.Is(cause, context.DeadlineExceeded) {
+		t.Errorf("derived context's cause = %v, want context.DeadlineExceeded", cause)
+	}
+	if fresh.ctx.Err() != nil || unbounded.ctx.Err() != nil {
+		t.Errorf("calls within their time were ended: %v, %v", fresh.ctx.Err(), unbounded.ctx.Err())
+	}
+	fresh.cancel(nil)
+	if cause := context.Cause(fresh.ctx); !errors.Is(cause, context.Canceled) {
+		t.Errorf("a finished call's cause = %v, want context.Canceled", cause)
+	}
+}
