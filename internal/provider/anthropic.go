@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -24,7 +23,7 @@ const anthropicVersion = "2023-06-01"
 // use (the key ring counts atomically).
 type Anthropic struct {
 	name    string
-	url     *url.URL // the full POST …/v1/messages URL
+	url     *http.Request // POST to the full …/v1/messages URL (postTo)
 	keys    *keyRing
 	headers map[string]string
 	client  *http.Client
@@ -43,7 +42,7 @@ func NewAnthropic(a Account, client *http.Client) *Anthropic {
 	if client == nil {
 		client = NewHTTPClient()
 	}
-	return &Anthropic{name: a.Name, url: mustURL(base + "/v1/messages"), keys: newKeyRing(a.Keys, a.KeyCooldown),
+	return &Anthropic{name: a.Name, url: postTo(base + "/v1/messages"), keys: newKeyRing(a.Keys, a.KeyCooldown),
 		headers: maps.Clone(a.Headers), client: client, now: time.Now}
 }
 

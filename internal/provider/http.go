@@ -271,14 +271,26 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// newPost builds an upstream POST of body to u, which is parsed once per
-// adapter and never modified. It allocates less than http.NewRequest,
-// which parses the URL every time and wraps the body twice.
-func newPost(ctx context.Context, u *url.URL, body []byte, headers int) *http.Request {
-	r := &http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: make(http.Header, headers), Body: newByteBody(body), ContentLength: int64(len(body)), Host: u.Host,
-		GetBody: func() (io.ReadCloser, error) { return newByteBody(body), nil }}
-	return r.WithContext(ctx)
+// postTo returns the request every POST to the URL s starts from; s is a
+// configured base URL with a path, parsed once per adapter, and a failure
+// leaves a URL that fails every request.
+func postTo(s string) *http.Request {
+	u, err := url.Parse(s)
+	if err != nil {
+		u = &url.URL{Scheme: "invalid", Opaque: s}
+	}
+	return &http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Host: u.Host}
+}
+
+// newPost builds an upstream POST of body from to, a postTo request, which
+// is never modified: the request is to's copy with ctx (WithContext copies),
+// one allocation where building it and then setting its context took two,
+// and less than http.NewRequest, which parses the URL every time.
+func newPost(ctx context.Context, to *http.Request, body []byte, headers int) *http.Request {
+	r := to.WithContext(ctx)
+	r.Header, r.Body, r.ContentLength = make(http.Header, headers), newByteBody(body), int64(len(body))
+	r.GetBody = func() (io.ReadCloser, error) { return newByteBody(body), nil }
+	return r
 }
 
 // byteBody is a request body over bytes: bytes.Reader and io.NopCloser in

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/tollgate-gw/tollgate/internal/wire"
@@ -17,8 +16,8 @@ import (
 type OpenAI struct {
 	name    string
 	base    string
-	chat    *url.URL // base + /chat/completions, parsed once
-	embed   *url.URL // base + /embeddings
+	chat    *http.Request // POST to base + /chat/completions (postTo)
+	embed   *http.Request // POST to base + /embeddings
 	keys    *keyRing
 	headers map[string]string
 	client  *http.Client
@@ -34,28 +33,18 @@ func NewOpenAI(a Account, client *http.Client) *OpenAI {
 		client = NewHTTPClient()
 	}
 	base := strings.TrimRight(a.BaseURL, "/")
-	return &OpenAI{name: a.Name, base: base, chat: mustURL(base + "/chat/completions"), embed: mustURL(base + "/embeddings"),
+	return &OpenAI{name: a.Name, base: base, chat: postTo(base + "/chat/completions"), embed: postTo(base + "/embeddings"),
 		keys: newKeyRing(a.Keys, a.KeyCooldown), headers: a.Headers, client: client}
-}
-
-// mustURL parses a configured base URL with a path; the configuration has
-// validated it, so a failure leaves an URL that fails every request.
-func mustURL(s string) *url.URL {
-	u, err := url.Parse(s)
-	if err != nil {
-		return &url.URL{Scheme: "invalid", Opaque: s}
-	}
-	return u
 }
 
 // Do sends one attempt.
 func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
-	u := o.chat
+	to := o.chat
 	if req.Endpoint == Embeddings {
-		u = o.embed
+		to = o.embed
 	}
 	resp, err := o.keys.send(o.client, req.APIKey, func(key string) (*http.Request, error) {
-		hreq := newPost(ctx, u, req.Body, 4+len(o.headers))
+		hreq := newPost(ctx, to, req.Body, 4+len(o.headers))
 		o.setHeaders(hreq.Header, req, key)
 		return hreq, nil
 	})
