@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -31,9 +32,18 @@ import (
 // on the same file (the `tollgate` CLI beside a running server), and every
 // write transaction begins IMMEDIATE so that such a process waits for the
 // lock instead of failing on a read-to-write upgrade.
+//
+// The ledger's inserts, the bulk of the writes, run on a third connection
+// of their own (ledgerConn), below database/sql, while AppendUsage holds
+// the writer pool's connection: still one writer at a time.
 type SQLite struct {
-	write *sql.DB // one writerConn; every write and the migrations
+	path  string  // absolute
+	write *sql.DB // one connection; every write but the ledger's inserts, and the migrations
 	read  *sql.DB // a pool for queries, with query_only set
+
+	ledgerMu     sync.Mutex  // guards the two below
+	ledger       *ledgerConn // opened by the first AppendUsage
+	ledgerClosed bool
 
 	tally spendTally // TotalSpend's running total
 }
@@ -52,7 +62,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	write := sql.OpenDB(writerConnector{connector})
+	write := sql.OpenDB(connector)
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	if err := migrate(ctx, write, sqliteMigrations); err != nil {
@@ -67,7 +77,10 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	return &SQLite{write: write, read: read}, nil
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return &SQLite{path: path, write: write, read: read}, nil
 }
 
 // sqliteDSN builds the driver name for path. The path goes in a file: URI,
@@ -106,10 +119,18 @@ func sqliteDSN(path string, writer bool) string {
 	return u.String()
 }
 
-// Close closes both pools. WAL content is checkpointed into the main file
-// when the last connection closes.
+// Close closes the pools and the ledger's connection. WAL content is
+// checkpointed into the main file when the last connection closes.
 func (s *SQLite) Close() error {
-	return errors.Join(s.read.Close(), s.write.Close())
+	s.ledgerMu.Lock()
+	var err error
+	if s.ledger != nil {
+		err = s.ledger.close()
+		s.ledger = nil
+	}
+	s.ledgerClosed = true
+	s.ledgerMu.Unlock()
+	return errors.Join(err, s.read.Close(), s.write.Close())
 }
 
 // inTx runs fn in a write transaction and commits it if fn succeeds.

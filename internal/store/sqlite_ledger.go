@@ -3,12 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
-	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +15,7 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/meter"
 )
 
-// usageColumns are the ledger's columns, in the order usageValues sets
+// usageColumns are the ledger's columns, in the order binder.record binds
 // their values and Records scans them.
 const usageColumns = `request_id, time, team_id, key_id, endpoint, tier, criticality,
 	downgraded, requested_model, served_model, provider, deployment, attempts, fallback,
@@ -42,7 +40,7 @@ const maxUsageLog = 6
 // request_id is stored, or comes earlier in the same statement.
 //
 // OR IGNORE does here what ON CONFLICT (request_id) DO NOTHING would:
-// usageValues binds no NULL, and usage has no CHECK and no UNIQUE but its
+// binder.record binds no NULL, and usage has no CHECK and no UNIQUE but its
 // primary key (TestSQLiteUsageConstraints), so request_id is the only
 // conflict possible. Unlike DO NOTHING, it leaves no constraint that can
 // abort the statement, and so SQLite keeps no statement journal, a copy
@@ -56,33 +54,14 @@ func insertUsageSQL(n int) string {
 		strings.Repeat(row+", ", n-1) + row
 }
 
-// ledgerStmts are the ledger's statements on one writerConn, each prepared
-// the first time a batch needs it. Preparing a statement of 64 records
-// costs about as much as inserting them, so it is done once per
-// connection, not per batch; and not at open, where the seven INSERTs
-// took several milliseconds of the gateway's start-up for a ledger that
-// may see its first batch much later (the ledger writer, off the request
-// path, pays it on first use).
-type ledgerStmts struct {
-	insert [maxUsageLog + 1]execStmt // insert[k] inserts 1<<k records
-	upsert execStmt                  // upsertSpendSQL
-	args   []driver.NamedValue       // the inserts' arguments, reused by every batch
-}
-
-func (l *ledgerStmts) close() error {
-	var errs []error
-	for _, st := range append(l.insert[:], l.upsert) {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
-	}
-	*l = ledgerStmts{}
-	return errors.Join(errs...)
-}
-
 // AppendUsage writes recs in one transaction, skipping records whose
 // RequestID is already stored. Every record needs a RequestID and a Time
 // between 1678 and 2262 (unix nanoseconds); otherwise nothing is written.
+//
+// The records go through the ledger's own connection (ledgerConn), opened
+// on first use. It writes while holding the writer pool's one connection,
+// so the store's writers still take turns in database/sql, in order, and
+// ctx bounds the wait for that turn.
 func (s *SQLite) AppendUsage(ctx context.Context, recs []meter.Record) error {
 	if len(recs) == 0 {
 		return nil
@@ -92,126 +71,22 @@ func (s *SQLite) AppendUsage(ctx context.Context, recs []meter.Record) error {
 			return fmt.Errorf("append usage: record %d: %w", i, err)
 		}
 	}
-	conn, err := s.write.Conn(ctx)
+	turn, err := s.write.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("append usage: %w", err)
 	}
-	defer conn.Close()
-	return conn.Raw(func(dc any) error {
-		wc, ok := dc.(*writerConn)
-		if !ok {
-			return fmt.Errorf("append usage: writer connection is a %T", dc)
-		}
-		return wc.appendUsage(ctx, recs)
-	})
-}
-
-// appendUsage is AppendUsage on the driver's connection, in a transaction
-// of its own. database/sql converted every argument of every statement
-// (1408 for 64 records) into a new []driver.NamedValue, checking the type
-// of each: bypassing it took the CPU per record of time-ordered batches
-// of 1024 from about 15.5 to 13.6 µs (30 runs each, as below).
-//
-// ctx bounds the wait for the write lock and the commit, which fails once
-// ctx has ended, and is checked before each INSERT; the statements run
-// without it. For a ctx that can end, the driver starts a goroutine and a
-// progress handler per statement to interrupt it: they cost another 13%
-// of the CPU per record (13.9 to 12.1 µs), and an interrupted statement
-// makes the pool discard the connection, its cache and its statements.
-// Each statement is short (64 records take well under a millisecond), so
-// an ended ctx still stops the batch about as soon.
-func (c *writerConn) appendUsage(ctx context.Context, recs []meter.Record) error {
-	tx, err := c.BeginTx(ctx, driver.TxOptions{})
-	if err != nil {
-		return fmt.Errorf("append usage: %w", err)
+	defer turn.Close()
+	s.ledgerMu.Lock()
+	defer s.ledgerMu.Unlock()
+	if s.ledgerClosed {
+		return errors.New("append usage: store closed")
 	}
-	if err := c.appendInTx(ctx, recs); err != nil {
-		tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("append usage: %w", err)
-	}
-	return nil
-}
-
-// appendInTx writes recs and their daily totals. It checks ctx between
-// statements and runs them without it (see appendUsage).
-func (c *writerConn) appendInTx(ctx context.Context, recs []meter.Record) error {
-	run := context.WithoutCancel(ctx)
-	// The largest rowid before this batch: the rows it inserts come after
-	// it, which is how the daily totals find them when some of the batch
-	// was already stored.
-	before, err := c.queryInt64(run, `SELECT COALESCE(MAX(rowid), 0) FROM usage`)
-	if err != nil {
-		return fmt.Errorf("append usage: %w", err)
-	}
-	inserted, err := c.insertUsage(ctx, recs)
-	if err != nil {
-		return err
-	}
-	if inserted == int64(len(recs)) {
-		upsert, err := c.prepare(run, &c.ledger.upsert, func() string { return upsertSpendSQL })
-		if err != nil {
+	if s.ledger == nil {
+		if s.ledger, err = openLedgerConn(s.path); err != nil {
 			return fmt.Errorf("append usage: %w", err)
 		}
-		return addDailySpend(run, upsert, recs)
 	}
-	// Some were stored already (a replayed journal): total what this
-	// batch did insert, read back by rowid. Rare, so not worth finding
-	// which in Go.
-	if _, err := c.ExecContext(run, dailySpendAfterSQL, []driver.NamedValue{{Ordinal: 1, Value: before}}); err != nil {
-		return fmt.Errorf("append usage: daily spend: %w", err)
-	}
-	return nil
-}
-
-// insertUsage inserts recs in statements of 1<<k records and returns how
-// many it stored: fewer than len(recs) when some request ids were stored
-// already or came twice. It checks ctx before each statement and runs the
-// statements without it (see appendUsage).
-func (c *writerConn) insertUsage(ctx context.Context, recs []meter.Record) (int64, error) {
-	if c.ledger.args == nil {
-		c.ledger.args = make([]driver.NamedValue, usageParams<<maxUsageLog)
-		for i := range c.ledger.args {
-			c.ledger.args[i].Ordinal = i + 1
-		}
-	}
-	run := context.WithoutCancel(ctx)
-	var inserted int64
-	for done := 0; done < len(recs); {
-		if err := ctx.Err(); err != nil {
-			return 0, fmt.Errorf("append usage: %w", err)
-		}
-		// The largest statement that fits: a full one while 64 records
-		// remain, then at most one of each smaller size.
-		k := min(bits.Len(uint(len(recs)-done))-1, maxUsageLog)
-		n := 1 << k
-		m, err := c.insertRecords(run, k, recs[done:done+n])
-		if err != nil {
-			return 0, fmt.Errorf("append usage: records %d to %d: %w", done, done+n-1, err)
-		}
-		inserted += m
-		done += n
-	}
-	return inserted, nil
-}
-
-// insertRecords runs the INSERT of 1<<k records on recs, which are as many.
-func (c *writerConn) insertRecords(ctx context.Context, k int, recs []meter.Record) (int64, error) {
-	st, err := c.prepare(ctx, &c.ledger.insert[k], func() string { return insertUsageSQL(1 << k) })
-	if err != nil {
-		return 0, err
-	}
-	args := c.ledger.args[:len(recs)*usageParams]
-	for i := range recs {
-		usageValues(args[i*usageParams:(i+1)*usageParams], &recs[i])
-	}
-	res, err := st.ExecContext(ctx, args)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return s.ledger.appendUsage(ctx, recs)
 }
 
 // dayNanos is the length of a ledger day: spend_daily's days are UTC, which
@@ -247,66 +122,6 @@ const dailySpendAfterSQL = `INSERT INTO spend_daily (key_id, day, team_id, cost_
 type spendGroup struct {
 	key, team string
 	day       int64
-}
-
-// addDailySpend adds recs, all newly stored, to the daily totals: one
-// upsert per key and day, which for a batch from the gateway is a handful.
-func addDailySpend(ctx context.Context, upsert execStmt, recs []meter.Record) error {
-	var groups []spendGroup
-	var sums []int64
-	for i := range recs {
-		r := &recs[i]
-		if r.Cost == 0 {
-			continue
-		}
-		g := spendGroup{key: r.KeyID, team: r.TeamID, day: dayOf(r.Time.UnixNano())}
-		j := slices.Index(groups, g)
-		if j < 0 {
-			if len(groups) == maxSpendGroups {
-				if err := flushDailySpend(ctx, upsert, groups, sums); err != nil {
-					return err
-				}
-				groups, sums = groups[:0], sums[:0]
-			}
-			j = len(groups)
-			groups, sums = append(groups, g), append(sums, 0)
-		}
-		sums[j] += int64(r.Cost)
-	}
-	return flushDailySpend(ctx, upsert, groups, sums)
-}
-
-// maxSpendGroups bounds addDailySpend's linear search: a batch of many keys
-// costs a few more upserts, not a quadratic scan.
-const maxSpendGroups = 32
-
-func flushDailySpend(ctx context.Context, upsert execStmt, groups []spendGroup, sums []int64) error {
-	for i, g := range groups {
-		if sums[i] == 0 {
-			continue
-		}
-		args := []driver.NamedValue{{Ordinal: 1, Value: g.key}, {Ordinal: 2, Value: g.day},
-			{Ordinal: 3, Value: g.team}, {Ordinal: 4, Value: sums[i]}}
-		if _, err := upsert.ExecContext(ctx, args); err != nil {
-			return fmt.Errorf("append usage: daily spend: %w", err)
-		}
-	}
-	return nil
-}
-
-// usageValues sets the values of a, usageParams arguments, to the columns
-// of r. They have the types the driver binds without conversion: strings
-// as TEXT, integers as int64, flags as bool (bound as 0 or 1).
-func usageValues(a []driver.NamedValue, r *meter.Record) {
-	a = a[:usageParams]
-	a[0].Value, a[1].Value, a[2].Value, a[3].Value = r.RequestID, r.Time.UnixNano(), r.TeamID, r.KeyID
-	a[4].Value, a[5].Value, a[6].Value, a[7].Value = r.Endpoint, r.Tier, r.Criticality, r.Downgraded
-	a[8].Value, a[9].Value, a[10].Value = r.RequestedModel, r.ServedModel, r.Provider
-	a[11].Value, a[12].Value, a[13].Value = r.Deployment, int64(r.Attempts), r.Fallback
-	a[14].Value, a[15].Value = int64(r.PromptTokens), int64(r.Completion)
-	a[16].Value, a[17].Value = int64(r.CachedTokens), int64(r.Cost)
-	a[18].Value, a[19].Value = int64(r.Latency), int64(r.TTFB)
-	a[20].Value, a[21].Value = int64(r.Status), r.ErrorCode
 }
 
 func checkRecord(r *meter.Record) error {

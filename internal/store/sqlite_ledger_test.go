@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,6 +18,7 @@ import (
 
 	gocmp "github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/tollgate-gw/tollgate/internal/meter"
 )
@@ -248,7 +248,15 @@ func TestUsageInsertSizes(t *testing.T) {
 	s, _ := openTestSQLite(t)
 	recs := testRecords("req", 130) // every size below 64, then 64, 128 and more
 	for n := 1; n <= len(recs); n++ {
-		withWriterConn(t, s, func(c *writerConn) error { return c.ledger.close() })
+		withLedgerConn(t, s, func(c *ledgerConn) error {
+			for k, st := range c.insert {
+				if st != 0 {
+					sqlite3.Xsqlite3_finalize(c.tls, st)
+					c.insert[k] = 0
+				}
+			}
+			return nil
+		})
 		if err := s.AppendUsage(t.Context(), recs[:n]); err != nil {
 			t.Fatal(err)
 		}
@@ -257,9 +265,9 @@ func TestUsageInsertSizes(t *testing.T) {
 			want |= 1 << maxUsageLog
 		}
 		var got uint
-		withWriterConn(t, s, func(c *writerConn) error {
-			for k, st := range c.ledger.insert {
-				if st != nil {
+		withLedgerConn(t, s, func(c *ledgerConn) error {
+			for k, st := range c.insert {
+				if st != 0 {
 					got |= 1 << k
 				}
 			}
@@ -271,16 +279,19 @@ func TestUsageInsertSizes(t *testing.T) {
 	}
 }
 
-// withWriterConn calls fn with the writer's connection.
-func withWriterConn(t *testing.T, s *SQLite, fn func(c *writerConn) error) {
+// withLedgerConn calls fn with the ledger's connection, opened if need be.
+func withLedgerConn(t *testing.T, s *SQLite, fn func(c *ledgerConn) error) {
 	t.Helper()
-	conn, err := s.write.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
+	s.ledgerMu.Lock()
+	defer s.ledgerMu.Unlock()
+	if s.ledger == nil {
+		c, err := openLedgerConn(s.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ledger = c
 	}
-	defer conn.Close()
-	err = conn.Raw(func(dc any) error { return fn(dc.(*writerConn)) })
-	if err != nil {
+	if err := fn(s.ledger); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -307,7 +318,7 @@ func TestSQLiteInsertUsageCount(t *testing.T) {
 		{"ids twice", dup, 97},
 	} {
 		var got int64
-		withWriterConn(t, s, func(c *writerConn) (err error) {
+		withLedgerConn(t, s, func(c *ledgerConn) (err error) {
 			got, err = c.insertUsage(t.Context(), tt.recs)
 			return err
 		})
@@ -339,36 +350,65 @@ func TestSQLiteUsageTypes(t *testing.T) {
 	}
 }
 
-// TestSQLiteWriterConnReplaced has the pool close the writer's connection,
-// as it does after an interrupted statement: the ledger's statements are
-// closed with it and prepared again on the next one.
-func TestSQLiteWriterConnReplaced(t *testing.T) {
-	s, _ := openTestSQLite(t)
+// TestSQLiteLedgerConnClose checks the ledger connection's end: Close
+// finalizes its statements (sqlite3_close fails on one left behind), a
+// later AppendUsage fails instead of writing, and what was written is in
+// the file.
+func TestSQLiteLedgerConnClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tollgate.db")
+	s, err := OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	recs := testRecords("req", 100)
-	appendInBatches(t, s, recs[:50], 50)
-	var old *writerConn
-	withWriterConn(t, s, func(c *writerConn) error {
-		old = c
-		return nil
-	})
-	if old.ledger.insert[5] == nil || old.ledger.upsert == nil {
-		t.Fatal("AppendUsage prepared no statement on the writer's connection")
+	appendInBatches(t, s, recs, 50)
+	if s.ledger == nil || s.ledger.insert[5] == 0 || s.ledger.upsert == 0 || s.ledger.text == 0 {
+		t.Fatal("AppendUsage prepared no statement on the ledger's connection")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.AppendUsage(t.Context(), testRecords("late", 1)); err == nil {
+		t.Error("AppendUsage after Close succeeded")
+	}
+	if s.ledger != nil {
+		t.Error("AppendUsage after Close opened a ledger connection")
 	}
 
-	s.write.SetMaxIdleConns(0) // closes the idle connection
-	s.write.SetMaxIdleConns(1)
-	if old.ledger.insert != [maxUsageLog + 1]execStmt{} || old.ledger.upsert != nil {
-		t.Error("the closed connection's statements were not closed")
+	s, err = OpenSQLite(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	appendInBatches(t, s, recs[50:], 50)
-	withWriterConn(t, s, func(c *writerConn) error {
-		if c == old || c.ledger.insert[5] == nil {
-			t.Error("AppendUsage prepared no statement on the new connection")
-		}
-		return nil
-	})
+	defer s.Close()
 	assertStored(t, s, recs)
 	assertDailySpend(t, s)
+}
+
+// TestSQLiteLedgerConcurrentWriters has the ledger and the writer pool write
+// at once: they take turns, and neither fails with SQLITE_BUSY.
+func TestSQLiteLedgerConcurrentWriters(t *testing.T) {
+	s, _ := openTestSQLite(t)
+	recs := testRecords("req", 400)
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < len(recs); i += 40 {
+			if err := s.AppendUsage(t.Context(), recs[i:i+40]); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := range 40 {
+		if _, err := s.write.ExecContext(t.Context(), `INSERT INTO spend_daily (key_id, day, team_id, cost_nanos) VALUES (?, ?, 'other', 1)`,
+			fmt.Sprintf("other-%d", i), 1); err != nil {
+			t.Fatalf("a write beside the ledger's: %v", err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("AppendUsage beside another write: %v", err)
+	}
+	assertStored(t, s, recs)
 }
 
 // TestSQLiteAppendUsageAllOrNothing fails a batch in its last statement:
@@ -1220,13 +1260,13 @@ func TestMigrationFillsDailySpend(t *testing.T) {
 	}
 	recs := testRecords("req", 256)
 	recs[3].Time = time.Unix(-5, 0) // before 1970: day -1
-	values := make([]driver.NamedValue, len(recs)*usageParams)
-	for i := range recs {
-		usageValues(values[i*usageParams:], &recs[i])
-	}
 	var args []any
-	for _, v := range values {
-		args = append(args, v.Value)
+	for i := range recs {
+		r := &recs[i]
+		args = append(args, r.RequestID, r.Time.UnixNano(), r.TeamID, r.KeyID, r.Endpoint, r.Tier,
+			r.Criticality, r.Downgraded, r.RequestedModel, r.ServedModel, r.Provider, r.Deployment,
+			r.Attempts, r.Fallback, r.PromptTokens, r.Completion, r.CachedTokens, int64(r.Cost),
+			int64(r.Latency), int64(r.TTFB), r.Status, r.ErrorCode)
 	}
 	if _, err := db.ExecContext(ctx, insertUsageSQL(len(recs)), args...); err != nil {
 		t.Fatal(err)
