@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -49,6 +50,7 @@ type Metrics struct {
 	// tollgate_overhead_seconds is the gateway's own time: the wall time to
 	// the response headers less the time waiting on providers and in backoff.
 	overhead prometheus.Histogram
+	served   servedIndex // the series above of each team, model, provider, tier and stream
 
 	// tollgate_upstream_attempts_total counts upstream attempts by outcome.
 	attempts *family[attemptLabels, prometheus.Counter]
@@ -219,25 +221,83 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) ObserveRequest(r *Request) {
 	team := teamLabel(r.TeamID)
 	m.requests.with(requestLabels{team, r.Model, r.Provider, r.Tier, statusLabel(r.Status), r.Endpoint}).Inc()
+	s := m.served.with(servedLabels{team, r.Model, r.Provider, r.Tier, r.Stream})
 	switch {
 	case r.UsageReported:
-		m.tokens.with(tokenLabels{team, r.Model, r.Provider, r.Tier, tokenInput}).Add(float64(r.PromptTokens))
-		m.tokens.with(tokenLabels{team, r.Model, r.Provider, r.Tier, tokenOutput}).Add(float64(r.CompletionTokens))
-		m.tokens.with(tokenLabels{team, r.Model, r.Provider, r.Tier, tokenCachedInput}).Add(float64(r.CachedTokens))
+		tl := tokenLabels{team, r.Model, r.Provider, r.Tier, tokenInput}
+		seriesOf(&s.tokens[0], m.tokens, tl).Add(float64(r.PromptTokens))
+		tl.Type = tokenOutput
+		seriesOf(&s.tokens[1], m.tokens, tl).Add(float64(r.CompletionTokens))
+		tl.Type = tokenCachedInput
+		seriesOf(&s.tokens[2], m.tokens, tl).Add(float64(r.CachedTokens))
 	case r.Model != "" && r.Status < 400:
 		m.usageUnreported.with(modelLabels{r.Model}).Inc()
 	}
 	if r.CostUSD > 0 {
-		m.cost.with(costLabels{team, r.Model, r.Provider, r.Tier}).Add(r.CostUSD)
+		seriesOf(&s.cost, m.cost, costLabels{team, r.Model, r.Provider, r.Tier}).Add(r.CostUSD)
 	}
 	lat := latencyLabels{r.Model, r.Provider, r.Tier, strconv.FormatBool(r.Stream)}
-	m.duration.with(lat).Observe(r.Latency.Seconds())
+	seriesOf(&s.duration, m.duration, lat).Observe(r.Latency.Seconds())
 	if r.TTFB > 0 {
-		m.ttfb.with(lat).Observe(r.TTFB.Seconds())
+		seriesOf(&s.ttfb, m.ttfb, lat).Observe(r.TTFB.Seconds())
 	}
 	if r.Overhead > 0 {
 		m.overhead.Observe(r.Overhead.Seconds())
 	}
+}
+
+// servedLabels are what a settled request's series have in common but its
+// status and endpoint.
+type servedLabels struct {
+	team, model, provider, tier string
+	stream                      bool
+}
+
+// servedSeries holds the series of one servedLabels, so a request finds
+// them with one lookup instead of one per family (six, each hashing four
+// or five strings under a read lock). Each is resolved through its family
+// on first use, so a series appears on /metrics when it first has a
+// value, as before.
+type servedSeries struct {
+	tokens         [3]atomic.Pointer[prometheus.Counter] // input, output, cached input
+	cost           atomic.Pointer[prometheus.Counter]
+	duration, ttfb atomic.Pointer[prometheus.Observer]
+}
+
+// seriesOf returns the series *p holds, resolving it in f with l the first
+// time. Two first uses at once both resolve it, to the same series.
+func seriesOf[L comparable, M any](p *atomic.Pointer[M], f *family[L, M], l L) M {
+	if s := p.Load(); s != nil {
+		return *s
+	}
+	s := f.with(l)
+	p.Store(&s)
+	return s
+}
+
+// servedIndex caches the servedSeries of each servedLabels.
+type servedIndex struct {
+	mu    sync.RWMutex // guards cache
+	cache map[servedLabels]*servedSeries
+}
+
+func (x *servedIndex) with(l servedLabels) *servedSeries {
+	x.mu.RLock()
+	s := x.cache[l]
+	x.mu.RUnlock()
+	if s != nil {
+		return s
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if s = x.cache[l]; s == nil {
+		if x.cache == nil {
+			x.cache = map[servedLabels]*servedSeries{}
+		}
+		s = &servedSeries{}
+		x.cache[l] = s
+	}
+	return s
 }
 
 // ObserveAttempt records one upstream attempt. outcome is "success" or the
