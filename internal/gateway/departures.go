@@ -18,7 +18,11 @@ import (
 type departures struct {
 	mu   sync.Mutex
 	live map[*call]struct{}
-	stop chan struct{}
+	// soonest is no later than the earliest deadline in live (zero: none
+	// known): until it passes, due has no deadline to look for and stops
+	// at departurePeeks calls rather than reading them all.
+	soonest time.Time
+	stop    chan struct{}
 }
 
 const (
@@ -45,6 +49,9 @@ func (d *departures) add(c *call, timeout time.Duration) {
 	c.ctx, c.cancel = &c.bounds, cancel
 	d.mu.Lock()
 	d.live[c] = struct{}{}
+	if dl := c.bounds.deadline; !dl.IsZero() && (d.soonest.IsZero() || dl.Before(d.soonest)) {
+		d.soonest = dl
+	}
 	d.mu.Unlock()
 }
 
@@ -86,12 +93,30 @@ func (d *departures) due(expired, peek []*call, now time.Time) ([]*call, []*call
 	cutoff := now.Add(-departureAge)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.soonest.IsZero() || now.Before(d.soonest) {
+		for c := range d.live {
+			if len(peek) == departurePeeks {
+				break
+			}
+			if c.since.Before(cutoff) {
+				peek = append(peek, c)
+			}
+		}
+		return expired, peek
+	}
+	// A call already ended keeps soonest in the past until it is removed:
+	// it is ended again each tick, which is harmless.
+	d.soonest = time.Time{}
 	for c := range d.live {
+		dl := c.bounds.deadline
 		switch {
-		case !c.bounds.deadline.IsZero() && !now.Before(c.bounds.deadline):
+		case !dl.IsZero() && !now.Before(dl):
 			expired = append(expired, c)
 		case len(peek) < departurePeeks && c.since.Before(cutoff):
 			peek = append(peek, c)
+		}
+		if !dl.IsZero() && (d.soonest.IsZero() || dl.Before(d.soonest)) {
+			d.soonest = dl
 		}
 	}
 	return expired, peek

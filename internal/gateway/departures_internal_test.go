@@ -70,3 +70,38 @@ func TestDeparturesRequestTimeout(t *testing.T) {
 		t.Errorf("a finished call's cause = %v, want context.Canceled", cause)
 	}
 }
+
+// Until the earliest deadline, a tick reads no more calls than it peeks at;
+// once it has passed, every call past its deadline is found, however many
+// others there are.
+func TestDeparturesSoonest(t *testing.T) {
+	d := newDepartures()
+	var calls []*call
+	for range departurePeeks + 100 {
+		c := newTestCall()
+		d.add(c, time.Hour)
+		calls = append(calls, c)
+	}
+	late := newTestCall()
+	d.add(late, 2*time.Hour)
+	if d.soonest != calls[0].bounds.deadline {
+		t.Errorf("soonest = %v, want the first call's deadline %v", d.soonest, calls[0].bounds.deadline)
+	}
+	expired, peek := d.due(nil, nil, late.since.Add(time.Minute))
+	if len(expired) != 0 || len(peek) != departurePeeks {
+		t.Errorf("before any deadline: %d expired, %d to peek; want 0 and %d", len(expired), len(peek), departurePeeks)
+	}
+	expired, peek = d.due(nil, nil, late.since.Add(90*time.Minute))
+	if len(expired) != len(calls) || len(peek) != 1 || peek[0] != late {
+		t.Errorf("past the hour: %d expired, %d to peek; want %d and the late call", len(expired), len(peek), len(calls))
+	}
+	for _, c := range calls {
+		d.remove(c)
+	}
+	if expired, _ = d.due(nil, nil, late.since.Add(90*time.Minute)); len(expired) != 0 {
+		t.Errorf("after the expired calls left: %d expired, want 0", len(expired))
+	}
+	if d.soonest != late.bounds.deadline {
+		t.Errorf("soonest = %v, want the late call's deadline", d.soonest)
+	}
+}
