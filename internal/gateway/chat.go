@@ -234,7 +234,7 @@ func (g *Gateway) serve(c *call, x *exchange, body []byte, kind string) error {
 	if err := g.admit(c, x, plan, body); err != nil {
 		return err
 	}
-	ctx, span := g.opts.Tracer.StartRequest(c.ctx, operationName(x.endpoint), x.requested, x.id)
+	ctx, span := g.opts.Tracer.StartRequest(c.context(), operationName(x.endpoint), x.requested, x.id)
 	x.span = span
 	err = g.attempts(ctx, c, x, plan, body)
 	if err != nil && x.served != nil && !c.committed {
@@ -254,7 +254,7 @@ func (g *Gateway) plan(hc *call, x *exchange) (route.Plan, error) {
 		x.criticality = c.Key.DefaultCriticality
 	}
 	req := route.Request{Model: x.requested, Tier: hc.header("X-Tollgate-Tier"), Criticality: x.criticality,
-		Downgrade: g.downgrade(hc.ctx, c)}
+		Downgrade: g.downgrade(hc.context(), c)}
 	plan, err := route.Resolve(x.st.cfg, x.st.prof, req)
 	if err != nil {
 		return plan, planError(err)

@@ -46,12 +46,10 @@ func (d *departures) add(c *call, timeout time.Duration) {
 	if timeout > 0 {
 		c.bounds.deadline = c.since.Add(timeout)
 	}
-	c.ctx, c.cancel = &c.bounds, cancel
+	c.cancel = cancel
 	d.mu.Lock()
 	d.live[c] = struct{}{}
-	if dl := c.bounds.deadline; !dl.IsZero() && (d.soonest.IsZero() || dl.Before(d.soonest)) {
-		d.soonest = dl
-	}
+	d.noteDeadline(c.bounds.deadline)
 	d.mu.Unlock()
 }
 
@@ -88,36 +86,39 @@ func (d *departures) run() {
 
 // due lists the calls whose deadline has passed, all of them, and up to
 // departurePeeks of the others older than departureAge; map order makes the
-// choice a fair sample when there are more.
+// choice a fair sample when there are more. Before soonest it has no
+// deadline to look for and stops at the calls it peeks at.
 func (d *departures) due(expired, peek []*call, now time.Time) ([]*call, []*call) {
 	cutoff := now.Add(-departureAge)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.soonest.IsZero() || now.Before(d.soonest) {
-		for c := range d.live {
-			if len(peek) == departurePeeks {
-				break
-			}
-			if c.since.Before(cutoff) {
-				peek = append(peek, c)
-			}
-		}
-		return expired, peek
+	all := !d.soonest.IsZero() && !now.Before(d.soonest)
+	if all {
+		// A call already ended keeps soonest in the past until it is
+		// removed: it is ended again each tick, which is harmless.
+		d.soonest = time.Time{}
 	}
-	// A call already ended keeps soonest in the past until it is removed:
-	// it is ended again each tick, which is harmless.
-	d.soonest = time.Time{}
 	for c := range d.live {
+		if !all && len(peek) == departurePeeks {
+			break
+		}
 		dl := c.bounds.deadline
 		switch {
-		case !dl.IsZero() && !now.Before(dl):
+		case all && !dl.IsZero() && !now.Before(dl):
 			expired = append(expired, c)
 		case len(peek) < departurePeeks && c.since.Before(cutoff):
 			peek = append(peek, c)
 		}
-		if !dl.IsZero() && (d.soonest.IsZero() || dl.Before(d.soonest)) {
-			d.soonest = dl
+		if all {
+			d.noteDeadline(dl)
 		}
 	}
 	return expired, peek
+}
+
+// noteDeadline keeps soonest no later than dl (zero: none); d.mu is held.
+func (d *departures) noteDeadline(dl time.Time) {
+	if !dl.IsZero() && (d.soonest.IsZero() || dl.Before(d.soonest)) {
+		d.soonest = dl
+	}
 }

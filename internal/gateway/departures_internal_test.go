@@ -26,10 +26,10 @@ func TestDeparturesRequestTimeout(t *testing.T) {
 	d.add(fresh, time.Hour)
 	d.add(unbounded, 0)
 
-	if dl, ok := late.ctx.Deadline(); !ok || dl != late.since.Add(30*time.Millisecond) {
+	if dl, ok := late.context().Deadline(); !ok || dl != late.since.Add(30*time.Millisecond) {
 		t.Errorf("Deadline() = %v, %v; want since+30ms", dl, ok)
 	}
-	if _, ok := unbounded.ctx.Deadline(); ok {
+	if _, ok := unbounded.context().Deadline(); ok {
 		t.Error("a call without a request timeout reports a deadline")
 	}
 
@@ -49,24 +49,24 @@ func TestDeparturesRequestTimeout(t *testing.T) {
 	go d.run()
 	defer close(d.stop)
 	select {
-	case <-late.ctx.Done():
+	case <-late.context().Done():
 	case <-time.After(5 * departureTick):
 		t.Fatal("the late call was not ended within five ticks of its deadline")
 	}
-	if cause := context.Cause(late.ctx); !errors.Is(cause, context.DeadlineExceeded) {
+	if cause := context.Cause(late.context()); !errors.Is(cause, context.DeadlineExceeded) {
 		t.Errorf("cause = %v, want context.DeadlineExceeded", cause)
 	}
 	// A context derived from the call's, as an attempt's is, sees the same cause.
-	child, cancel := context.WithCancel(late.ctx)
+	child, cancel := context.WithCancel(late.context())
 	defer cancel()
 	if cause := context.Cause(child); !errors.Is(cause, context.DeadlineExceeded) {
 		t.Errorf("derived context's cause = %v, want context.DeadlineExceeded", cause)
 	}
-	if fresh.ctx.Err() != nil || unbounded.ctx.Err() != nil {
-		t.Errorf("calls within their time were ended: %v, %v", fresh.ctx.Err(), unbounded.ctx.Err())
+	if fresh.context().Err() != nil || unbounded.context().Err() != nil {
+		t.Errorf("calls within their time were ended: %v, %v", fresh.context().Err(), unbounded.context().Err())
 	}
 	fresh.cancel(nil)
-	if cause := context.Cause(fresh.ctx); !errors.Is(cause, context.Canceled) {
+	if cause := context.Cause(fresh.context()); !errors.Is(cause, context.Canceled) {
 		t.Errorf("a finished call's cause = %v, want context.Canceled", cause)
 	}
 }

@@ -153,9 +153,8 @@ func notFound(fc *fasthttp.RequestCtx) {
 // request's time is up.
 type call struct {
 	fc     *fasthttp.RequestCtx
-	ctx    context.Context // &bounds
+	bounds callContext // its context (context())
 	cancel context.CancelCauseFunc
-	bounds callContext
 	// stream is set when the pipeline runs as a coroutine (a streamed
 	// answer); the response body then goes through it.
 	stream    *streamBody
@@ -179,6 +178,9 @@ type callContext struct {
 }
 
 func (c *callContext) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+
+// context returns the call's context.
+func (c *call) context() context.Context { return &c.bounds }
 
 // errClientGone is what a stream's writes return once the client has left.
 var errClientGone = errors.New("client closed the connection")
@@ -272,7 +274,7 @@ func writeJSON(fc *fasthttp.RequestCtx, status int, body []byte) {
 func (g *Gateway) admin(c *call, who caller) error {
 	a := admin.Actor{Master: who.master, TeamID: who.teamID(), KeyID: who.keyID()}
 	fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := g.opts.Admin.ServeAdmin(w, r.WithContext(c.ctx), a); err != nil {
+		if err := g.opts.Admin.ServeAdmin(w, r.WithContext(c.context()), a); err != nil {
 			wire.WriteError(w, err)
 		}
 	}))(c.fc)

@@ -60,7 +60,7 @@ func (g *Gateway) authenticate(c *call) (caller, error) {
 	case g.isMaster(key):
 		return caller{master: true}, nil
 	case g.opts.Tenants != nil:
-		p, err := g.opts.Tenants.Authenticate(c.ctx, string(key))
+		p, err := g.opts.Tenants.Authenticate(c.context(), string(key))
 		if ae, ok := errors.AsType[*tenant.AuthError](err); ok {
 			return caller{}, &wire.Error{Status: http.StatusUnauthorized, Type: "authentication_error", Code: ae.Code, Message: ae.Message}
 		}
@@ -143,10 +143,10 @@ func (g *Gateway) admit(c *call, x *exchange, plan route.Plan, body []byte) erro
 		return nil
 	}
 	amount := maxCost(plan, prompt, x.maxOutput)
-	res, err := g.budgets.Reserve(c.ctx, scopes, amount)
+	res, err := g.budgets.Reserve(c.context(), scopes, amount)
 	if _, refused := errors.AsType[*limit.ExceededError](err); refused && !exact {
 		amount = maxCost(plan, x.promptEstimate(body, m), x.maxOutput)
-		res, err = g.budgets.Reserve(c.ctx, scopes, amount)
+		res, err = g.budgets.Reserve(c.context(), scopes, amount)
 	}
 	if ee, ok := errors.AsType[*limit.ExceededError](err); ok {
 		g.metrics.BudgetRejected(x.caller.teamID())

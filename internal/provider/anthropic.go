@@ -23,7 +23,7 @@ const anthropicVersion = "2023-06-01"
 // use (the key ring counts atomically).
 type Anthropic struct {
 	name    string
-	url     *http.Request // POST to the full …/v1/messages URL (postTo)
+	post    *http.Request // POST to the full …/v1/messages URL (postTo)
 	keys    *keyRing
 	headers map[string]string
 	client  *http.Client
@@ -42,7 +42,7 @@ func NewAnthropic(a Account, client *http.Client) *Anthropic {
 	if client == nil {
 		client = NewHTTPClient()
 	}
-	return &Anthropic{name: a.Name, url: postTo(base + "/v1/messages"), keys: newKeyRing(a.Keys, a.KeyCooldown),
+	return &Anthropic{name: a.Name, post: postTo(base + "/v1/messages"), keys: newKeyRing(a.Keys, a.KeyCooldown),
 		headers: maps.Clone(a.Headers), client: client, now: time.Now}
 }
 
@@ -59,7 +59,7 @@ func (a *Anthropic) Do(ctx context.Context, req *Request) (*Response, error) {
 		return nil, err
 	}
 	resp, err := a.keys.send(a.client, req.APIKey, func(key string) (*http.Request, error) {
-		hreq := newPost(ctx, a.url, body, 6+len(a.headers))
+		hreq := newPost(ctx, a.post, body, 6+len(a.headers))
 		a.setHeaders(hreq.Header, req, key)
 		return hreq, nil
 	})

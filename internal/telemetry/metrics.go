@@ -50,7 +50,7 @@ type Metrics struct {
 	// tollgate_overhead_seconds is the gateway's own time: the wall time to
 	// the response headers less the time waiting on providers and in backoff.
 	overhead prometheus.Histogram
-	served   servedIndex // the series above of each team, model, provider, tier and stream
+	served   index[servedLabels, *servedSeries] // the series above of each team, model, provider, tier and stream
 
 	// tollgate_upstream_attempts_total counts upstream attempts by outcome.
 	attempts *family[attemptLabels, prometheus.Counter]
@@ -221,7 +221,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) ObserveRequest(r *Request) {
 	team := teamLabel(r.TeamID)
 	m.requests.with(requestLabels{team, r.Model, r.Provider, r.Tier, statusLabel(r.Status), r.Endpoint}).Inc()
-	s := m.served.with(servedLabels{team, r.Model, r.Provider, r.Tier, r.Stream})
+	s := m.served.get(servedLabels{team, r.Model, r.Provider, r.Tier, r.Stream}, newServedSeries)
 	switch {
 	case r.UsageReported:
 		tl := tokenLabels{team, r.Model, r.Provider, r.Tier, tokenInput}
@@ -275,30 +275,7 @@ func seriesOf[L comparable, M any](p *atomic.Pointer[M], f *family[L, M], l L) M
 	return s
 }
 
-// servedIndex caches the servedSeries of each servedLabels.
-type servedIndex struct {
-	mu    sync.RWMutex // guards cache
-	cache map[servedLabels]*servedSeries
-}
-
-func (x *servedIndex) with(l servedLabels) *servedSeries {
-	x.mu.RLock()
-	s := x.cache[l]
-	x.mu.RUnlock()
-	if s != nil {
-		return s
-	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if s = x.cache[l]; s == nil {
-		if x.cache == nil {
-			x.cache = map[servedLabels]*servedSeries{}
-		}
-		s = &servedSeries{}
-		x.cache[l] = s
-	}
-	return s
-}
+func newServedSeries(servedLabels) *servedSeries { return &servedSeries{} }
 
 // ObserveAttempt records one upstream attempt. outcome is "success" or the
 // failure's reason ("timeout", "status_5xx", "status_429", "status_4xx",
@@ -381,45 +358,57 @@ func statusLabel(code int) string {
 }
 
 // family is a metric vector whose label set is the struct type L, with a
-// cache from label values to resolved series: a hit is one map lookup under
-// a read lock and no allocation.
+// cache from label values to resolved series.
 type family[L comparable, M any] struct {
-	vec interface{ WithLabelValues(...string) M }
-
-	mu    sync.RWMutex // guards cache
-	cache map[L]M
+	vec    interface{ WithLabelValues(...string) M }
+	series index[L, M]
 }
 
-func (f *family[L, M]) with(l L) M {
-	f.mu.RLock()
-	s, ok := f.cache[l]
-	f.mu.RUnlock()
+func (f *family[L, M]) with(l L) M { return f.series.get(l, f.resolve) }
+
+func (f *family[L, M]) resolve(l L) M { return f.vec.WithLabelValues(labelValues(l)...) }
+
+// index is a map filled on first use, safe for concurrent use: a hit is one
+// lookup under a read lock and no allocation.
+type index[K comparable, V any] struct {
+	mu sync.RWMutex // guards m
+	m  map[K]V
+}
+
+// get returns the value of k, made by newV(k) the first time.
+func (x *index[K, V]) get(k K, newV func(K) V) V {
+	x.mu.RLock()
+	v, ok := x.m[k]
+	x.mu.RUnlock()
 	if ok {
-		return s
+		return v
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if s, ok := f.cache[l]; ok {
-		return s
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if v, ok := x.m[k]; ok {
+		return v
 	}
-	s = f.vec.WithLabelValues(labelValues(l)...)
-	f.cache[l] = s
-	return s
+	if x.m == nil {
+		x.m = map[K]V{}
+	}
+	v = newV(k)
+	x.m[k] = v
+	return v
 }
 
 func counters[L comparable](reg prometheus.Registerer, name, help string) *family[L, prometheus.Counter] {
 	v := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labelNames[L]()))
-	return &family[L, prometheus.Counter]{vec: v, cache: map[L]prometheus.Counter{}}
+	return &family[L, prometheus.Counter]{vec: v}
 }
 
 func gauges[L comparable](reg prometheus.Registerer, name, help string) *family[L, prometheus.Gauge] {
 	v := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labelNames[L]()))
-	return &family[L, prometheus.Gauge]{vec: v, cache: map[L]prometheus.Gauge{}}
+	return &family[L, prometheus.Gauge]{vec: v}
 }
 
 func histograms[L comparable](reg prometheus.Registerer, name, help string, buckets []float64) *family[L, prometheus.Observer] {
 	v := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labelNames[L]()))
-	return &family[L, prometheus.Observer]{vec: v, cache: map[L]prometheus.Observer{}}
+	return &family[L, prometheus.Observer]{vec: v}
 }
 
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
