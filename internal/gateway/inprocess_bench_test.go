@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -16,11 +17,18 @@ import (
 
 // cannedUpstream answers every request with the same chat completion, in
 // memory: what remains is the gateway's own work.
-type cannedUpstream struct{ body []byte }
+type cannedUpstream struct {
+	body        []byte
+	contentType string // application/json when empty
+}
 
 func (c cannedUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 	io.Copy(io.Discard, r.Body)
-	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+	ct := c.contentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {ct}},
 		Body: io.NopCloser(bytes.NewReader(c.body)), ContentLength: int64(len(c.body)), Request: r}, nil
 }
 
@@ -36,9 +44,49 @@ const cannedCompletion = `{"id":"chatcmpl-1","object":"chat.completion","created
 // included). It asks for m2, a model without a timeout of its own, as most
 // are: a model total costs the attempt a context and a timer (8 allocations).
 func BenchmarkGatewayInProcess(b *testing.B) {
+	body := []byte(`{"model":"m2","messages":[{"role":"user","content":"What is the weather in Oslo?"}]}`)
+	benchInProcess(b, cannedUpstream{body: []byte(cannedCompletion)}, body, nil)
+}
+
+// BenchmarkGatewayInProcessStream is BenchmarkGatewayInProcess for a
+// stream of 20 content chunks, a finish chunk and a usage chunk, written
+// out by the response's body writer as fasthttp would: the pipeline runs as
+// a coroutine on a new goroutine per stream, so this also counts what that
+// goroutine's stack costs.
+func BenchmarkGatewayInProcessStream(b *testing.B) {
+	body := []byte(`{"model":"m2","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"What is the weather in Oslo?"}]}`)
+	var out bytes.Buffer
+	benchInProcess(b, cannedUpstream{body: cannedStream(20), contentType: "text/event-stream"}, body, func(fc *fasthttp.RequestCtx) {
+		out.Reset()
+		if err := fc.Response.BodyWriteTo(&out); err != nil {
+			b.Fatal(err)
+		}
+		if !bytes.HasSuffix(out.Bytes(), []byte("data: [DONE]\n\n")) {
+			b.Fatalf("stream did not end with [DONE]: %q", out.Bytes())
+		}
+	})
+}
+
+// cannedStream is an OpenAI chat stream with n content chunks.
+func cannedStream(n int) []byte {
+	const head = `data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1767225600,"model":"m1","choices":[`
+	var b bytes.Buffer
+	b.WriteString(head + `{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}` + "\n\n")
+	for range n {
+		b.WriteString(head + `{"index":0,"delta":{"content":" word"},"finish_reason":null}],"usage":null}` + "\n\n")
+	}
+	b.WriteString(head + `{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}` + "\n\n")
+	b.WriteString(head + `],"usage":{"prompt_tokens":12,"completion_tokens":` + strconv.Itoa(n) + `,"total_tokens":` + strconv.Itoa(12+n) + `}}` + "\n\n")
+	b.WriteString("data: [DONE]\n\n")
+	return b.Bytes()
+}
+
+// benchInProcess sends body through the gateway's handler b.N times, with
+// up as the upstream; after, when set, reads each response.
+func benchInProcess(b *testing.B, up cannedUpstream, body []byte, after func(*fasthttp.RequestCtx)) {
 	cfg := parseConfig(b, testConfig, "http://upstream.invalid")
 	g, err := gateway.New(cfg, gateway.Options{MasterKey: masterKey, Logger: discardLogger(),
-		Client: &http.Client{Transport: cannedUpstream{body: []byte(cannedCompletion)}}})
+		Client: &http.Client{Transport: up}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,7 +94,6 @@ func BenchmarkGatewayInProcess(b *testing.B) {
 	// Wait for the tokenizer vocabulary New loads in the background, so its
 	// one-time allocations are not counted per request.
 	meter.TokenizerFor("openai", "gpt-4o").CountChat([]byte(`{"messages":[]}`))
-	body := []byte(`{"model":"m2","messages":[{"role":"user","content":"What is the weather in Oslo?"}]}`)
 	auth := "Bearer " + masterKey
 	handle := g.Server().Handler
 	var fc fasthttp.RequestCtx
@@ -64,6 +111,9 @@ func BenchmarkGatewayInProcess(b *testing.B) {
 		handle(&fc)
 		if fc.Response.StatusCode() != http.StatusOK {
 			b.Fatalf("status %d: %s", fc.Response.StatusCode(), fc.Response.Body())
+		}
+		if after != nil {
+			after(&fc)
 		}
 	}
 }
