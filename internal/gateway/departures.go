@@ -41,12 +41,10 @@ func newDepartures() *departures {
 // run once timeout (if positive) has passed.
 func (d *departures) add(c *call, timeout time.Duration) {
 	c.since, c.conn = time.Now(), c.fc.Conn()
-	ctx, cancel := context.WithCancelCause(context.Background())
-	c.bounds = callContext{Context: ctx}
+	c.bounds.Context, c.bounds.cancel = context.WithCancelCause(context.Background())
 	if timeout > 0 {
 		c.bounds.deadline = c.since.Add(timeout)
 	}
-	c.cancel = cancel
 	d.mu.Lock()
 	d.live[c] = struct{}{}
 	d.noteDeadline(c.bounds.deadline)
@@ -72,12 +70,12 @@ func (d *departures) run() {
 		}
 		expired, due = d.due(expired[:0], due[:0], time.Now())
 		for i, c := range expired {
-			c.cancel(context.DeadlineExceeded)
+			c.bounds.end(context.DeadlineExceeded)
 			expired[i] = nil
 		}
 		for i, c := range due {
 			if clientLeft(c.conn) {
-				c.cancel(nil)
+				c.bounds.end(nil)
 			}
 			due[i] = nil
 		}

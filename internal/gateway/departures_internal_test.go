@@ -65,7 +65,7 @@ func TestDeparturesRequestTimeout(t *testing.T) {
 	if fresh.context().Err() != nil || unbounded.context().Err() != nil {
 		t.Errorf("calls within their time were ended: %v, %v", fresh.context().Err(), unbounded.context().Err())
 	}
-	fresh.cancel(nil)
+	fresh.bounds.end(nil)
 	if cause := context.Cause(fresh.context()); !errors.Is(cause, context.Canceled) {
 		t.Errorf("a finished call's cause = %v, want context.Canceled", cause)
 	}

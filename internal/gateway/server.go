@@ -153,8 +153,7 @@ func notFound(fc *fasthttp.RequestCtx) {
 // request's time is up.
 type call struct {
 	fc     *fasthttp.RequestCtx
-	bounds callContext // its context (context())
-	cancel context.CancelCauseFunc
+	bounds callContext // its context (context()); bounds.end ends it
 	// stream is set when the pipeline runs as a coroutine (a streamed
 	// answer); the response body then goes through it.
 	stream    *streamBody
@@ -162,22 +161,6 @@ type call struct {
 	since     time.Time // when departures started watching
 	conn      net.Conn  // the client's connection, for departures
 }
-
-// callContext is a call's context: cancelable, with the call's deadline.
-// The deadline is enforced by the departures ticker, which cancels the
-// call with context.DeadlineExceeded as the cause once it has passed (up
-// to one tick, 100 ms, late), instead of a timer per call: context.WithTimeout
-// armed and stopped a runtime timer for every request, about 1.3% of the
-// gateway's CPU under load. Deadline reports the bound, so dials, backoff
-// waits and attempt timeouts are sized by it as before; what ends a call is
-// told by context.Cause, as with a timer: DeadlineExceeded for the timeout,
-// Canceled for a client that left or a call that finished.
-type callContext struct {
-	context.Context
-	deadline time.Time // zero: no request timeout
-}
-
-func (c *callContext) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
 
 // context returns the call's context.
 func (c *call) context() context.Context { return &c.bounds }
@@ -229,7 +212,7 @@ func (g *Gateway) api(fc *fasthttp.RequestCtx, method string, h handler) {
 	who, err := g.authenticate(c)
 	if err != nil {
 		g.departures.remove(c)
-		c.cancel(nil)
+		c.bounds.end(nil)
 		writeError(fc, err)
 		return
 	}
@@ -247,7 +230,7 @@ func (g *Gateway) api(fc *fasthttp.RequestCtx, method string, h handler) {
 // finish ends a call once nothing more will be written for it.
 func (g *Gateway) finish(c *call) {
 	g.departures.remove(c)
-	c.cancel(nil)
+	c.bounds.end(nil)
 	g.metrics.InFlight(-1)
 }
 

@@ -459,15 +459,25 @@ func (t *Transport) sweep() {
 
 // ---- one exchange ----
 
+// abortWatcher is a context that runs a function when it ends more cheaply
+// than context.AfterFunc, with AfterFunc's contract for stop, except that
+// abort runs on the goroutine that ends the context and must not block (the
+// gateway's call context).
+type abortWatcher interface {
+	WatchAbort(abort func()) (stop func() bool)
+}
+
 // roundTrip sends req on c and reads the response head. stale reports that
 // c was a reused conn the server had closed before any answer came, so the
 // request may be sent again. On error c has been discarded.
 func (c *conn) roundTrip(req *http.Request, body io.ReadCloser) (resp *http.Response, stale bool, err error) {
 	ctx := req.Context()
 	var stop func() bool
-	if ctx.Done() != nil {
-		// Closing the conn is the only way to break a blocked read or write
-		// without a goroutine per request; it also tells the server at once.
+	// Closing the conn is the only way to break a blocked read or write
+	// without a goroutine per request; it also tells the server at once.
+	if w, ok := ctx.(abortWatcher); ok {
+		stop = w.WatchAbort(c.abort)
+	} else if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, c.abort)
 	}
 	resp, stale, err = c.exchange(ctx, req, body, stop)
