@@ -18,8 +18,9 @@ const mockUpstreamUsage = `Usage:
   tollgate mock-upstream [--listen ADDR] [--latency D] [--ttft D] [--tps N] [--reply-tokens N] [--require-key KEY]
 
 Runs a fake LLM provider speaking the OpenAI API (base URL http://ADDR/v1) and
-the Anthropic Messages API (base URL http://ADDR). Answers are deterministic.
-Faults are chosen per request with the X-Mock-Fault header (for example
+the Anthropic Messages API (base URL http://ADDR), over HTTP/1.1 and over
+HTTP/2 with prior knowledge (h2c, for providers with protocol http2).
+Answers are deterministic. Faults are chosen per request with the X-Mock-Fault header (for example
 "status=429,retry_after=1", "hang", "reset_after=3") or with rules posted to
 /_faults; what it received is at GET /_stats.
 

@@ -122,8 +122,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer payloads.Close(context.Background())
 	metrics := telemetry.NewMetrics()
-	client := provider.NewHTTPClient()
+	client, client2 := provider.NewHTTPClient(), provider.NewHTTP2Client()
 	client.Transport = telemetry.PropagatingTransport(client.Transport)
+	client2.Transport = telemetry.PropagatingTransport(client2.Transport)
 
 	st, err := opening.wait()
 	if err != nil {
@@ -141,7 +142,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	alerts := alert.New(alert.Options{Rules: prof.Alerts, Logger: log, Spend: st.TotalSpend})
 	defer alerts.Close(context.Background())
 	g, err := gateway.New(cfg, gateway.Options{Profile: f.profile, MasterKey: key, Logger: log, Tenants: svc,
-		Ledger: ledger, Spend: st.Spend, Admin: admin.New(svc, st, st, time.Now), Client: client,
+		Ledger: ledger, Spend: st.Spend, Admin: admin.New(svc, st, st, time.Now), Client: client, HTTP2Client: client2,
 		Metrics: metrics, Tracer: telemetry.NewTracer(tp), Alerts: alerts, ServeMetrics: f.metrics == "",
 		Payloads: payloads})
 	if err != nil {

@@ -45,7 +45,7 @@ func TestDefaults(t *testing.T) {
 	if diff := cmp.Diff(c.Models["m"], wantModel); diff != "" {
 		t.Errorf(`Models["m"] (-got +want):\n%s`, diff)
 	}
-	if diff := cmp.Diff(c.Providers["p"], &Provider{Name: "p", Kind: "mock", KeyCooldown: 30 * time.Second}); diff != "" {
+	if diff := cmp.Diff(c.Providers["p"], &Provider{Name: "p", Kind: "mock", KeyCooldown: 30 * time.Second, Protocol: "http1"}); diff != "" {
 		t.Errorf(`Providers["p"] (-got +want):\n%s`, diff)
 	}
 }
@@ -62,6 +62,7 @@ providers:
     base_url: http://localhost:11434/v1/
     api_key: x
     headers: {openai-organization: org-1}
+    protocol: http2
 models:
   m:
     provider: local
@@ -87,9 +88,9 @@ profiles:
 		t.Errorf("Server = %+v, DefaultProfile = %q", c.Server, c.DefaultProfile)
 	}
 	wantProviders := map[string]*Provider{
-		"anthropic": {Name: "anthropic", Kind: "anthropic", BaseURL: "https://api.anthropic.com", APIKeys: []string{"k"}, KeyCooldown: 30 * time.Second},
+		"anthropic": {Name: "anthropic", Kind: "anthropic", BaseURL: "https://api.anthropic.com", APIKeys: []string{"k"}, KeyCooldown: 30 * time.Second, Protocol: "http1"},
 		"local": {Name: "local", Kind: "openai", BaseURL: "http://localhost:11434/v1", APIKeys: []string{"x"},
-			Headers: map[string]string{"Openai-Organization": "org-1"}, KeyCooldown: 30 * time.Second},
+			Headers: map[string]string{"Openai-Organization": "org-1"}, KeyCooldown: 30 * time.Second, Protocol: "http2"},
 	}
 	if diff := cmp.Diff(c.Providers, wantProviders, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("Providers (-got +want):\n%s", diff)

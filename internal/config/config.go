@@ -88,6 +88,9 @@ type Provider struct {
 	// KeyCooldown is how long a key rests after a 429 when the upstream gave no
 	// Retry-After; default 30s.
 	KeyCooldown time.Duration
+	// Protocol is how the gateway talks to the provider: http1 (default) or
+	// http2.
+	Protocol string
 }
 
 // Model is a name clients may send, bound to one or more deployments.

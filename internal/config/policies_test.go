@@ -22,6 +22,7 @@ func TestPolicyProblems(t *testing.T) {
 		// Providers.
 		{"zero key_cooldown", "providers:\n  p:\n    kind: mock\n    key_cooldown: 0s\n", 4, Error, "providers.p.key_cooldown: must be positive, got 0s"},
 		{"key_cooldown without unit", "providers:\n  p:\n    kind: mock\n    key_cooldown: 30\n", 4, Error, "providers.p.key_cooldown: 30 needs a unit"},
+		{"unknown protocol", "providers:\n  p:\n    kind: mock\n    protocol: http3\n", 4, Error, `providers.p.protocol: unknown protocol "http3" (want http1 or http2)`},
 
 		// Deployments.
 		{"provider and deployments", base + "  n:\n    provider: p\n    price: 0\n    deployments:\n      - provider: p\n", 9, Error,

@@ -24,6 +24,20 @@ const (
 // Kinds lists the provider kinds.
 var Kinds = []string{KindOpenAI, KindAnthropic, KindMock}
 
+// Upstream protocols: how the gateway talks to a provider.
+const (
+	// ProtocolHTTP1 is HTTP/1.1 on the gateway's own transport, one
+	// connection per request in flight: the least CPU per request.
+	ProtocolHTTP1 = "http1"
+	// ProtocolHTTP2 is HTTP/2 (h2 over TLS, h2c with prior knowledge over
+	// plain http): many requests, long streams above all, share a few
+	// connections.
+	ProtocolHTTP2 = "http2"
+)
+
+// Protocols lists the upstream protocols.
+var Protocols = []string{ProtocolHTTP1, ProtocolHTTP2}
+
 // DefaultAnthropicBaseURL is base_url for an anthropic provider that sets none.
 const DefaultAnthropicBaseURL = "https://api.anthropic.com"
 
@@ -65,8 +79,8 @@ func (d *decoder) providers(c *Config, p pair) {
 
 func (d *decoder) provider(q pair) (*Provider, bool) {
 	what := "providers." + q.name
-	f := d.fields(q.val, what, "kind", "base_url", "api_key", "api_keys", "headers", "catalog", "key_cooldown")
-	pr := &Provider{Name: q.name, KeyCooldown: DefaultKeyCooldown}
+	f := d.fields(q.val, what, "kind", "base_url", "api_key", "api_keys", "headers", "catalog", "key_cooldown", "protocol")
+	pr := &Provider{Name: q.name, KeyCooldown: DefaultKeyCooldown, Protocol: ProtocolHTTP1}
 	ok := true
 	if k, has := f["kind"]; has {
 		s, good := d.str(k.val, what+".kind")
@@ -119,6 +133,13 @@ func (d *decoder) provider(q pair) (*Provider, bool) {
 		v, good := d.positiveDuration(k.val, what+".key_cooldown")
 		if good {
 			pr.KeyCooldown = v
+		}
+		ok = ok && good
+	}
+	if v, has := f["protocol"]; has {
+		s, good := d.oneOf(v.val, what+".protocol", "protocol", Protocols)
+		if good {
+			pr.Protocol = s
 		}
 		ok = ok && good
 	}

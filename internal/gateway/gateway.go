@@ -44,6 +44,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Client sends upstream requests; nil means provider.NewHTTPClient().
 	Client *http.Client
+	// HTTP2Client sends them to providers with protocol http2; nil means
+	// provider.NewHTTP2Client(), made when such a provider is configured.
+	HTTP2Client *http.Client
 	// Rand drives weighted balancing; nil means math/rand/v2. Tests seed it.
 	Rand func() float64
 	// Tenants authenticates virtual keys; nil accepts only the master key.
@@ -101,6 +104,7 @@ type Gateway struct {
 	masterKey  []byte
 	log        *slog.Logger
 	client     *http.Client
+	client2    *http.Client // for providers with protocol http2; made on first need
 	state      atomic.Pointer[snapshot]
 	draining   atomic.Bool
 	health     *health // set by the first Reload, before any request
@@ -164,7 +168,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, errors.New("no master key: set TOLLGATE_MASTER_KEY")
 	}
 	g := &Gateway{opts: opts, masterKey: []byte(opts.MasterKey), log: opts.Logger, client: opts.Client,
-		mocks: map[string]mockServer{}}
+		client2: opts.HTTP2Client, mocks: map[string]mockServer{}}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -258,11 +262,18 @@ func (g *Gateway) Reload(cfg *config.Config) error {
 
 func (g *Gateway) adapterLocked(p *config.Provider) (provider.Provider, error) {
 	acct := provider.Account{Name: p.Name, BaseURL: p.BaseURL, Keys: p.APIKeys, Headers: p.Headers, KeyCooldown: p.KeyCooldown}
+	client := g.client
+	if p.Protocol == config.ProtocolHTTP2 {
+		if g.client2 == nil {
+			g.client2 = provider.NewHTTP2Client()
+		}
+		client = g.client2
+	}
 	switch p.Kind {
 	case config.KindOpenAI:
-		return provider.NewOpenAI(acct, g.client), nil
+		return provider.NewOpenAI(acct, client), nil
 	case config.KindAnthropic:
-		return provider.NewAnthropic(acct, g.client), nil
+		return provider.NewAnthropic(acct, client), nil
 	case config.KindMock:
 		if acct.BaseURL == "" {
 			m, ok := g.mocks[p.Name]
@@ -276,7 +287,7 @@ func (g *Gateway) adapterLocked(p *config.Provider) (provider.Provider, error) {
 			}
 			acct.BaseURL = m.url + "/v1"
 		}
-		return provider.NewOpenAI(acct, g.client), nil
+		return provider.NewOpenAI(acct, client), nil
 	}
 	return nil, fmt.Errorf("provider %q: unknown kind %q", p.Name, p.Kind)
 }

@@ -73,7 +73,12 @@ func startStack(t testing.TB) *stack { return startStackWith(t, testConfig) }
 func startStackWith(t testing.TB, yaml string, opts ...func(*gateway.Options)) *stack {
 	t.Helper()
 	mock := mockupstream.New(mockupstream.Options{})
-	up := httptest.NewServer(mock)
+	up := httptest.NewUnstartedServer(mock)
+	// HTTP/1.1, and h2c for providers whose protocol is http2.
+	up.Config.Protocols = new(http.Protocols)
+	up.Config.Protocols.SetHTTP1(true)
+	up.Config.Protocols.SetUnencryptedHTTP2(true)
+	up.Start()
 	t.Cleanup(up.Close)
 	logs := &syncBuffer{}
 	o := gateway.Options{MasterKey: masterKey, Logger: slog.New(telemetry.NewJSONHandler(logs, nil))}

@@ -114,6 +114,7 @@ func (s *Server) recordOf(c *call) Record {
 		Time:             s.now(),
 		Method:           c.r.Method,
 		Path:             c.r.URL.Path,
+		Proto:            c.r.Proto,
 		Model:            c.model,
 		Stream:           c.stream,
 		Fault:            c.fault.spec,

@@ -40,6 +40,11 @@ func (s *Server) Listen(addr string) (rootURL string, shutdown func(context.Cont
 			return context.WithValue(context.Background(), stoppingKey{}, (<-chan struct{})(stopping))
 		},
 	}
+	// HTTP/1.1, and HTTP/2 with prior knowledge (h2c) for gateways whose
+	// provider speaks http2.
+	hs.Protocols = new(http.Protocols)
+	hs.Protocols.SetHTTP1(true)
+	hs.Protocols.SetUnencryptedHTTP2(true)
 	hs.RegisterOnShutdown(func() { close(stopping) })
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()

@@ -56,6 +56,8 @@ type Record struct {
 	// Method and Path are those of the request line.
 	Method string `json:"method"`
 	Path   string `json:"path"`
+	// Proto is the protocol it came in: "HTTP/1.1", or "HTTP/2.0" (h2c).
+	Proto string `json:"proto"`
 	// Model and Stream are read from the body, if it is a JSON object.
 	Model  string `json:"model"`
 	Stream bool   `json:"stream"`
