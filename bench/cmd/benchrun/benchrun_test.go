@@ -162,14 +162,14 @@ func TestGeneratedConfigs(t *testing.T) {
 // The run is scenario-major: each scenario against every target, in the
 // targets' order, before the next scenario; BENCH_SCENARIOS still filters.
 func TestSchedule(t *testing.T) {
-	p := params{Rates: []float64{100, 500}, StreamRates: []float64{100}, Conns: 32, SoakSteps: []int{1000, 20000}, SoakCap: 9900}
+	p := params{Rates: []float64{100, 500}, StreamRates: []float64{100}, Conns: 32, SoakSteps: []int{1000, 20000}, SoakCap: 9900, SoakCap1: 19800}
 	targets := []*target{{Name: "direct"}, {Name: "nginx"}, {Name: "tollgate-full"}}
 	var got []string
 	for _, s := range schedule(p, targets) {
 		got = append(got, s.sc.id+"/"+s.t.Name)
 	}
 	var want []string
-	for _, sc := range []string{"open-100", "open-500", "closed-c32", "floor-c1", "stream-100", "soak-1000", "soak-9900"} {
+	for _, sc := range []string{"open-100", "open-500", "closed-c32", "floor-c1", "stream-100", "soak-1000", "soak-19800"} {
 		for _, tg := range []string{"direct", "nginx", "tollgate-full"} {
 			want = append(want, sc+"/"+tg)
 		}
@@ -177,12 +177,12 @@ func TestSchedule(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("schedule =\n%v\nwant\n%v", got, want)
 	}
-	p.scenarios = []string{"closed", "soak-9"}
+	p.scenarios = []string{"closed", "soak-19"}
 	got = nil
 	for _, s := range schedule(p, targets[:2]) {
 		got = append(got, s.sc.id+"/"+s.t.Name)
 	}
-	if want := []string{"closed-c32/direct", "closed-c32/nginx", "soak-9900/direct", "soak-9900/nginx"}; !slices.Equal(got, want) {
+	if want := []string{"closed-c32/direct", "closed-c32/nginx", "soak-19800/direct", "soak-19800/nginx"}; !slices.Equal(got, want) {
 		t.Errorf("filtered schedule = %v, want %v", got, want)
 	}
 }
@@ -314,5 +314,23 @@ func TestInterleavedReport(t *testing.T) {
 func TestPlain(t *testing.T) {
 	if got := plain("\x1b[1m🚀 running\x1b[0m\r⠦ up\x07\n"); got != "🚀 running⠦ up\n" {
 		t.Errorf("plain = %q", got)
+	}
+}
+
+// Under a 20,000-descriptor limit a target holding one descriptor per
+// stream runs soak-10000 whole; one holding two is capped below it.
+func TestSoakStreamsPerTarget(t *testing.T) {
+	p := params{SoakCap: soakCap(20000, 2), SoakCap1: soakCap(20000, 1)}
+	sc := scenario{id: "soak-10000", kind: "soak", n: 10000}
+	for _, c := range []struct {
+		t    *target
+		want int
+	}{{&target{Name: "tollgate-full", streamFDs: 1}, 10000}, {&target{Name: "nginx"}, 9900}, {&target{Name: "portkey", streamFDs: 2}, 9900}} {
+		if got := p.soakStreams(c.t, sc); got != c.want {
+			t.Errorf("%s: %d streams, want %d", c.t.Name, got, c.want)
+		}
+	}
+	if soakCap(100, 1) != 0 {
+		t.Error("a limit under the reserve must cap at 0")
 	}
 }

@@ -53,7 +53,8 @@ type params struct {
 	DurationS    float64         `json:"scenario_seconds"`
 	SoakSeconds  int             `json:"soak_seconds"`
 	SoakSteps    []int           `json:"soak_steps"`
-	SoakCap      int             `json:"soak_cap"` // largest N the file-descriptor limit allows
+	SoakCap      int             `json:"soak_cap"`   // largest N the descriptor limit allows a target with two per stream
+	SoakCap1     int             `json:"soak_cap_1"` // and one with one per stream (and the load generator)
 	SoakRamp     float64         `json:"soak_ramp_per_s"`
 	Rates        []float64       `json:"open_rates"`
 	StreamRates  []float64       `json:"stream_rates"`
@@ -76,6 +77,21 @@ type params struct {
 }
 
 func (p params) soakTokens() int { return p.SoakSeconds * 10 }
+
+// soakCap is the largest soak N a process holding perStream descriptors per
+// stream can take under the descriptor limit, keeping 200 for the rest.
+func soakCap(limit uint64, perStream int) int {
+	return int((max(limit, 200) - 200) / uint64(perStream))
+}
+
+// soakStreams is how many streams t opens in soak sc: sc.n, capped by what
+// t's descriptors allow.
+func (p params) soakStreams(t *target, sc scenario) int {
+	if t.streamFDs == 1 {
+		return min(sc.n, p.SoakCap1)
+	}
+	return min(sc.n, p.SoakCap)
+}
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -107,9 +123,11 @@ func loadParams() params {
 	var lim syscall.Rlimit
 	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	p.NoFile = lim.Max
-	// A proxied stream holds two descriptors in the proxy (client side and
-	// upstream side); keep 200 for everything else.
-	p.SoakCap = int((lim.Max - 200) / 2)
+	// A proxied stream holds two descriptors in a proxy that opens an
+	// upstream connection per stream, one in the load generator and the
+	// mock; keep 200 for everything else (target.streamFDs).
+	p.SoakCap = soakCap(lim.Max, 2)
+	p.SoakCap1 = soakCap(lim.Max, 1)
 	switch {
 	case p.Smoke:
 		// Enough to prove every part of the harness still runs and

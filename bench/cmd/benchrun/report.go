@@ -567,8 +567,8 @@ func (r *report) markdown() string {
 		}
 	}
 	b.WriteString("\n## Machine\n\n")
-	fmt.Fprintf(&b, "- CPU: %s, nproc %d\n- Memory: %s\n- Kernel: %s\n- Load average at start: %s (the machine may be shared)\n- RLIMIT_NOFILE (hard): %d → largest soak N %d\n",
-		r.Machine.CPU, r.Machine.NProc, r.Machine.Memory, r.Machine.Kernel, r.Machine.Load, r.Params.NoFile, r.Params.SoakCap)
+	fmt.Fprintf(&b, "- CPU: %s, nproc %d\n- Memory: %s\n- Kernel: %s\n- Load average at start: %s (the machine may be shared)\n- RLIMIT_NOFILE (hard): %d → largest soak N %d for a target holding two descriptors per stream (nginx, Portkey), %d for one holding one (direct; tollgate, whose slow provider speaks HTTP/2)\n",
+		r.Machine.CPU, r.Machine.NProc, r.Machine.Memory, r.Machine.Kernel, r.Machine.Load, r.Params.NoFile, r.Params.SoakCap, r.Params.SoakCap1)
 	b.WriteString("\n## Versions\n\n")
 	for _, k := range []string{"tollgate", "go", "nginx", "wrk", "node", "portkey", "portkey @hono/node-server", "vegeta"} {
 		if v, ok := r.Versions[k]; ok {

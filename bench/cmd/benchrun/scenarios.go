@@ -36,7 +36,7 @@ func scenarios(p params) []scenario {
 		out = append(out, scenario{id: fmt.Sprintf("stream-%g", r), kind: "stream", rate: r})
 	}
 	for _, n := range p.SoakSteps {
-		out = append(out, scenario{id: fmt.Sprintf("soak-%d", min(n, p.SoakCap)), kind: "soak", n: min(n, p.SoakCap)})
+		out = append(out, scenario{id: fmt.Sprintf("soak-%d", min(n, p.SoakCap1)), kind: "soak", n: min(n, p.SoakCap1)})
 	}
 	return out
 }
@@ -187,11 +187,15 @@ func runClosed(ctx context.Context, l *lab, t *target, sc scenario, res *scenari
 // runSoak opens n slow streams (a chunk every 100 ms for the soak's length),
 // ramped at BENCH_SOAK_RAMP per second, and holds them to their end.
 func runSoak(ctx context.Context, l *lab, t *target, sc scenario, res *scenarioResult) int {
-	res.Streams = sc.n
+	n := l.p.soakStreams(t, sc)
+	res.Streams = n
+	if n < sc.n {
+		res.Note = fmt.Sprintf("capped at N=%d: two descriptors per stream under a limit of %d", n, l.p.NoFile)
+	}
 	timeout := time.Duration(l.p.SoakSeconds+60) * time.Second
-	ramp := math.Min(l.p.SoakRamp, float64(sc.n))
-	out := attack(ctx, t.soakRequest(l), ramp, uint64(sc.n), timeout, uint64(sc.n)+10, nil)
-	res.Command = fmt.Sprintf("vegeta (library): %d streams opened at %g/s, each %d tokens at 10/s", sc.n, ramp, l.p.soakTokens())
+	ramp := math.Min(l.p.SoakRamp, float64(n))
+	out := attack(ctx, t.soakRequest(l), ramp, uint64(n), timeout, uint64(n)+10, nil)
+	res.Command = fmt.Sprintf("vegeta (library): %d streams opened at %g/s, each %d tokens at 10/s", n, ramp, l.p.soakTokens())
 	tl := count(out.samples, true, l.p.soakTokens())
 	res.fill(tl, len(out.samples))
 	res.PeakOpen = out.peakOpen

@@ -27,6 +27,12 @@ type target struct {
 	model      string // model for the fast mock
 	soakModel  string // model for the slow mock
 	metricsURL string // Prometheus endpoint with go_goroutines, or ""
+	// streamFDs is how many descriptors the target's busiest process holds
+	// per open stream: 1 where only the client's connection is its own
+	// (direct: the mock; tollgate, whose slow provider speaks HTTP/2, so
+	// the streams share a few upstream connections), 2 where each stream
+	// also has an upstream connection (0 means 2). It caps the target's soak.
+	streamFDs int
 
 	start func(ctx context.Context) error
 	stop  func()
@@ -140,7 +146,7 @@ func (l *lab) direct() *target {
 		Name:        "direct",
 		Description: "load generator straight to the mock upstream (the floor)",
 		baseURL:     l.fastURL(), soakURL: l.slowURL(),
-		header: bearer(mockKey), model: benchModel, soakModel: benchSoakModel,
+		header: bearer(mockKey), model: benchModel, soakModel: benchSoakModel, streamFDs: 1,
 		start: func(context.Context) error { return nil },
 		stop:  func() {},
 		pids: func(soak bool) []int {
@@ -255,6 +261,11 @@ func (l *lab) nginx() *target {
 // tollgateConfig is the configuration of both tollgate targets: one
 // OpenAI-compatible provider per mock, priced models, and — for the full
 // target — per-model rate limits. Teams, keys and budgets live in the store.
+// The slow mock, which serves only the soak's long streams, is spoken to
+// over HTTP/2 (protocol http2), as a deployment with many long streams
+// would: they share a few upstream connections, so the gateway holds one
+// descriptor per stream, not two, and reaches N=10,000 under a 20,000
+// descriptor limit. The fast mock, every other scenario's, is HTTP/1.1.
 func tollgateConfig(listen int, db string, fast, slow int, full bool) string {
 	limits := ""
 	if full {
@@ -275,6 +286,7 @@ providers:
     kind: openai
     base_url: http://127.0.0.1:%[4]d/v1
     api_key: %[5]s
+    protocol: http2
 models:
   %[6]s:
     provider: fast
@@ -306,7 +318,7 @@ func (l *lab) tollgateTarget(full bool) *target {
 	if full {
 		name, desc = "tollgate-full", "virtual key of a team with rpm/tpm limits and a budget (reservation on every request), per-model limits, ledger on SQLite, /metrics, JSON log line per request to a file"
 	}
-	t := &target{Name: name, Description: desc, model: benchModel, soakModel: benchSoakModel}
+	t := &target{Name: name, Description: desc, model: benchModel, soakModel: benchSoakModel, streamFDs: 1}
 	var c *child
 	t.start = func(ctx context.Context) error {
 		dir := filepath.Join(l.work, name)
