@@ -185,67 +185,90 @@ func TestStreamTimeouts(t *testing.T) {
 	}
 }
 
-// When the client goes away mid-stream, the upstream request is cancelled at once.
+// upstreamFor serves h on a loopback port for a provider speaking protocol:
+// HTTP/1.1, or HTTP/2 with prior knowledge. It returns resilienceConfig
+// pointed at it.
+func upstreamFor(t *testing.T, protocol string, h http.HandlerFunc) string {
+	up := httptest.NewUnstartedServer(h)
+	up.Config.Protocols = new(http.Protocols)
+	up.Config.Protocols.SetHTTP1(true)
+	up.Config.Protocols.SetUnencryptedHTTP2(true)
+	up.Start()
+	t.Cleanup(up.Close)
+	return strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1, api_key: k}", "base_url: "+up.URL+", api_key: k, protocol: "+protocol+"}")
+}
+
+// When the client goes away mid-stream, the upstream request is cancelled at
+// once, over HTTP/1.1 (the connection is closed) and over HTTP/2 (the stream
+// is reset).
 func TestClientDisconnectCancelsUpstream(t *testing.T) {
-	closed := make(chan time.Time, 1)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		rc := http.NewResponseController(w)
-		for i := 0; ; i++ {
-			fmt.Fprintf(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"}}]}\n\n", i)
-			rc.Flush()
-			select {
-			case <-r.Context().Done():
-				closed <- time.Now()
-				return
-			case <-time.After(20 * time.Millisecond):
+	for _, protocol := range []string{"http1", "http2"} {
+		t.Run(protocol, func(t *testing.T) {
+			closed := make(chan time.Time, 1)
+			cfg := upstreamFor(t, protocol, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				rc := http.NewResponseController(w)
+				for i := 0; ; i++ {
+					fmt.Fprintf(w, "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"w%d \"}}]}\n\n", i)
+					rc.Flush()
+					select {
+					case <-r.Context().Done():
+						closed <- time.Now()
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+			})
+			s := startStackWith(t, cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			resp, err := s.chat(ctx, `{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}))
-	defer up.Close()
-	s := startStackWith(t, strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1", "base_url: "+up.URL))
-	ctx, cancel := context.WithCancel(context.Background())
-	resp, err := s.chat(ctx, `{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
-	if err != nil {
-		t.Fatal(err)
+			buf := make([]byte, 256)
+			io.ReadAtLeast(resp.Body, buf, 100)
+			gone := time.Now()
+			cancel()
+			resp.Body.Close()
+			upstreamClosedWithin(t, closed, gone, 200*time.Millisecond, 2*time.Second)
+		})
 	}
-	buf := make([]byte, 256)
-	io.ReadAtLeast(resp.Body, buf, 100)
-	gone := time.Now()
-	cancel()
-	resp.Body.Close()
-	upstreamClosedWithin(t, closed, gone, 200*time.Millisecond, 2*time.Second)
 }
 
 // A client that leaves a non-stream request while it waits upstream is
 // noticed (the server is not reading its connection then) and the upstream
-// call is cancelled, well before any timeout.
+// call is cancelled, well before any timeout: over HTTP/1.1 by the call's
+// context closing the connection it watches, over HTTP/2 by net/http's
+// transport resetting the stream.
 func TestClientLeavingNonStreamCancelsUpstream(t *testing.T) {
-	closed := make(chan time.Time, 1)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body) // net/http watches for the peer leaving once the body is read
-		<-r.Context().Done()
-		closed <- time.Now()
-	}))
-	defer up.Close()
-	s := startStackWith(t, strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1", "base_url: "+up.URL))
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
-	defer cancel()
-	if resp, err := s.chat(ctx, `{"model":"solo","messages":[{"role":"user","content":"hi"}]}`); err == nil {
-		resp.Body.Close()
-		t.Fatal("the hanging upstream answered")
-	}
-	gone := time.Now()
-	upstreamClosedWithin(t, closed, gone, 400*time.Millisecond, 3*time.Second)
-	var rec map[string]any
-	waitFor(t, func() bool {
-		for _, l := range s.logLines(t) {
-			rec = l
-		}
-		return rec != nil
-	})
-	if rec["status"] != float64(499) || rec["error_code"] != "client_closed_request" {
-		t.Errorf("log line: status %v code %v, want 499 client_closed_request", rec["status"], rec["error_code"])
+	for _, protocol := range []string{"http1", "http2"} {
+		t.Run(protocol, func(t *testing.T) {
+			closed := make(chan time.Time, 1)
+			cfg := upstreamFor(t, protocol, func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body) // net/http watches for the peer leaving once the body is read
+				<-r.Context().Done()
+				closed <- time.Now()
+			})
+			s := startStackWith(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+			defer cancel()
+			if resp, err := s.chat(ctx, `{"model":"solo","messages":[{"role":"user","content":"hi"}]}`); err == nil {
+				resp.Body.Close()
+				t.Fatal("the hanging upstream answered")
+			}
+			gone := time.Now()
+			upstreamClosedWithin(t, closed, gone, 400*time.Millisecond, 3*time.Second)
+			var rec map[string]any
+			waitFor(t, func() bool {
+				for _, l := range s.logLines(t) {
+					rec = l
+				}
+				return rec != nil
+			})
+			if rec["status"] != float64(499) || rec["error_code"] != "client_closed_request" {
+				t.Errorf("log line: status %v code %v, want 499 client_closed_request", rec["status"], rec["error_code"])
+			}
+		})
 	}
 }
 
