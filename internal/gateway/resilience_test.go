@@ -164,7 +164,7 @@ func TestCriticalityPicksTier(t *testing.T) {
 }
 
 // Timeouts: a stream whose first event never comes, and one that stalls
-// between events, each end within their bound.
+// between events, each end within their bound; a steady one runs to its end.
 func TestStreamTimeouts(t *testing.T) {
 	s := startStackWith(t, resilienceConfig)
 	s.mock.AddFault(mockupstream.Rule{Model: "solo-up", Fault: "ttft=5s"})
@@ -182,6 +182,14 @@ func TestStreamTimeouts(t *testing.T) {
 	code, _, body = s.post(t, "/v1/chat/completions", `{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
 	if code != 200 || !strings.Contains(string(body), `"code":"upstream_timeout"`) || strings.Contains(string(body), "[DONE]") {
 		t.Errorf("idle timeout mid-stream: %d %s", code, body)
+	}
+	// Events 125 ms apart never trip the 300 ms idle timeout, however long
+	// the stream lasts (here about 1.5 s, five idle periods).
+	s.mock.ClearFaults()
+	s.mock.AddFault(mockupstream.Rule{Model: "solo-up", Fault: "tps=8"})
+	code, _, body = s.post(t, "/v1/chat/completions", `{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	if code != 200 || strings.Contains(string(body), "upstream_timeout") || !strings.Contains(string(body), "[DONE]") {
+		t.Errorf("a steady stream longer than the idle timeout: %d %s", code, body)
 	}
 }
 
