@@ -334,3 +334,24 @@ func TestSoakStreamsPerTarget(t *testing.T) {
 		t.Error("a limit under the reserve must cap at 0")
 	}
 }
+
+// Flushing is judged at the largest soak direct delivered within the bar;
+// the note gives each target's gap in the saturated soak, at the N it ran.
+func TestFlushCheckCappedTarget(t *testing.T) {
+	row := func(target, id string, n int, gap float64) scenarioResult {
+		return scenarioResult{Scenario: id, Target: target, Kind: "soak", Status: "ok", Streams: n, OK: n, MaxGapP50Ms: gap, MaxGapMaxMs: gap + 20}
+	}
+	r := &report{Results: []scenarioResult{
+		row("direct", "soak-1000", 1000, 110), row("nginx", "soak-1000", 1000, 111), row("tollgate-full", "soak-1000", 1000, 113),
+		row("direct", "soak-10000", 10000, 7000), row("nginx", "soak-10000", 9900, 8000), row("tollgate-full", "soak-10000", 10000, 12000),
+	}}
+	c := r.flushCheck("tollgate-full", &r.Results[5])
+	if c.Verdict != "PASS" || !strings.Contains(c.Measured, "N=1000") {
+		t.Errorf("verdict %s, measured %q: want PASS at N=1000", c.Verdict, c.Measured)
+	}
+	for _, want := range []string{"direct 7000.0 ms", "nginx 8000.0 ms (N=9900)", "tollgate-full 12000.0 ms"} {
+		if !strings.Contains(c.Note, want) {
+			t.Errorf("note %q lacks %q", c.Note, want)
+		}
+	}
+}
