@@ -27,7 +27,6 @@ type callContext struct {
 	deadline        time.Time // zero: no request timeout
 
 	mu      sync.Mutex
-	ended   bool
 	abort   func() // the watched exchange's, until it stops watching
 	watches uint64 // counts WatchAbort, so a stale stop cannot clear a newer watch
 }
@@ -42,7 +41,7 @@ func (b *callContext) Deadline() (time.Time, bool) { return b.deadline, !b.deadl
 // overlapping one falls back to context.AfterFunc.
 func (b *callContext) WatchAbort(abort func()) (stop func() bool) {
 	b.mu.Lock()
-	if b.ended {
+	if b.Err() != nil { // ended: end cancels before it takes the watch
 		b.mu.Unlock()
 		abort()
 		return func() bool { return false }
@@ -72,7 +71,6 @@ func (b *callContext) WatchAbort(abort func()) (stop func() bool) {
 func (b *callContext) end(cause error) {
 	b.cancel(cause)
 	b.mu.Lock()
-	b.ended = true
 	abort := b.abort
 	b.abort = nil
 	b.mu.Unlock()

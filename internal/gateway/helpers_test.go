@@ -73,13 +73,7 @@ func startStack(t testing.TB) *stack { return startStackWith(t, testConfig) }
 func startStackWith(t testing.TB, yaml string, opts ...func(*gateway.Options)) *stack {
 	t.Helper()
 	mock := mockupstream.New(mockupstream.Options{})
-	up := httptest.NewUnstartedServer(mock)
-	// HTTP/1.1, and h2c for providers whose protocol is http2.
-	up.Config.Protocols = new(http.Protocols)
-	up.Config.Protocols.SetHTTP1(true)
-	up.Config.Protocols.SetUnencryptedHTTP2(true)
-	up.Start()
-	t.Cleanup(up.Close)
+	up := upstreamServer(t, mock)
 	logs := &syncBuffer{}
 	o := gateway.Options{MasterKey: masterKey, Logger: slog.New(telemetry.NewJSONHandler(logs, nil))}
 	for _, f := range opts {
@@ -91,6 +85,18 @@ func startStackWith(t testing.TB, yaml string, opts ...func(*gateway.Options)) *
 	}
 	t.Cleanup(func() { g.Close(context.Background()) })
 	return &stack{url: serve(t, g.Server()) + "/v1", mock: mock, logs: logs, gw: g, mockURL: up.URL}
+}
+
+// upstreamServer serves h on a loopback port until the test ends, over
+// HTTP/1.1 and h2c, for providers of either protocol.
+func upstreamServer(t testing.TB, h http.Handler) *httptest.Server {
+	up := httptest.NewUnstartedServer(h)
+	up.Config.Protocols = new(http.Protocols)
+	up.Config.Protocols.SetHTTP1(true)
+	up.Config.Protocols.SetUnencryptedHTTP2(true)
+	up.Start()
+	t.Cleanup(up.Close)
+	return up
 }
 
 // serve runs srv on a loopback port until the test ends and returns its URL.

@@ -193,16 +193,10 @@ func TestStreamTimeouts(t *testing.T) {
 	}
 }
 
-// upstreamFor serves h on a loopback port for a provider speaking protocol:
-// HTTP/1.1, or HTTP/2 with prior knowledge. It returns resilienceConfig
-// pointed at it.
+// upstreamFor serves h for a provider speaking protocol (http1 or http2)
+// and returns resilienceConfig pointed at it.
 func upstreamFor(t *testing.T, protocol string, h http.HandlerFunc) string {
-	up := httptest.NewUnstartedServer(h)
-	up.Config.Protocols = new(http.Protocols)
-	up.Config.Protocols.SetHTTP1(true)
-	up.Config.Protocols.SetUnencryptedHTTP2(true)
-	up.Start()
-	t.Cleanup(up.Close)
+	up := upstreamServer(t, h)
 	return strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1, api_key: k}", "base_url: "+up.URL+", api_key: k, protocol: "+protocol+"}")
 }
 
