@@ -44,10 +44,11 @@ func (s *streamBody) runStream(pipeline func()) bool {
 // runtime's smallest stack (2 KiB), and the pipeline (admission, the
 // provider, the transport, the SSE reader) needs up to 8 KiB: grown by
 // doubling, the stack was copied twice per stream, each copy walking every
-// frame (6% of the gateway's CPU with one stream at a time). One 4 KiB frame here, while the stack is still shallow, makes the
-// runtime allocate 8 KiB at once; zeroing it costs less than one copy. A
-// larger frame would cost memory on every open stream (16 KiB stacks: 80 MB
-// more at 10,000 streams) and save nothing.
+// frame (6% of the gateway's CPU with one stream at a time). One 4 KiB frame
+// here, while the stack is still shallow, makes the runtime allocate 8 KiB
+// at once; zeroing it costs less than one copy. A larger frame would cost
+// memory on every open stream (16 KiB stacks: 80 MB more at 10,000 streams)
+// and save nothing.
 //
 //go:noinline
 func reserveStack() {
