@@ -20,9 +20,10 @@ const mockUpstreamUsage = `Usage:
 Runs a fake LLM provider speaking the OpenAI API (base URL http://ADDR/v1) and
 the Anthropic Messages API (base URL http://ADDR), over HTTP/1.1 and over
 HTTP/2 with prior knowledge (h2c, for providers with protocol http2).
-Answers are deterministic. Faults are chosen per request with the X-Mock-Fault header (for example
-"status=429,retry_after=1", "hang", "reset_after=3") or with rules posted to
-/_faults; what it received is at GET /_stats.
+Answers are deterministic. Faults are chosen per request with the
+X-Mock-Fault header (for example "status=429,retry_after=1", "hang",
+"reset_after=3") or with rules posted to /_faults; what it received is at
+GET /_stats.
 
 Flags:
 `
