@@ -203,7 +203,10 @@ func (g *Gateway) try(ctx context.Context, c *call, x *exchange, m *config.Model
 		x.usage = resp.Usage
 		x.keepResponse(resp.Body)
 		g.writeHeaders(c, x, "application/json")
-		c.fc.Response.SetBodyRaw(resp.Body)
+		// Copied into the server's own recycled body buffer, so that the
+		// upstream read's buffer is recycled too (provider.Response.Release).
+		c.fc.Response.SetBody(resp.Body)
+		resp.Release()
 	} else {
 		done(0, false)
 	}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tollgate-gw/tollgate/internal/config"
@@ -70,9 +71,25 @@ type exchange struct {
 func (g *Gateway) newExchange(ep provider.Endpoint, c caller) *exchange {
 	g.unsettled.Add(1) // settle takes it back
 	now := time.Now()
-	x := &exchange{id: newRequestID(now), start: now, endpoint: ep, st: g.state.Load(), caller: c}
+	x := exchanges.Get().(*exchange)
+	*x = exchange{id: newRequestID(now), start: now, endpoint: ep, st: g.state.Load(), caller: c}
 	x.capture = c.Principal != nil && g.opts.Payloads.Enabled(c.Team.ID, c.Team.Name)
 	return x
+}
+
+// exchanges recycles exchanges once settled (settle's last step): at some
+// 900 bytes, an exchange was the largest allocation of a request, and
+// fresh heap memory is, most often, pages the runtime's scavenger returned
+// to the operating system since the last collection, faulted in again on
+// the request's path (see provider's bodyBuffer).
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// recycle clears x, which must be referenced by nothing else (settle has
+// run: its ledger record, metrics, log line and payload entry hold copies),
+// and keeps it for a later request.
+func recycle(x *exchange) {
+	*x = exchange{}
+	exchanges.Put(x)
 }
 
 // newRequestID returns "req_", the time in nanoseconds and 48 random bits,
@@ -285,6 +302,7 @@ func planError(err error) error {
 // and the log its line.
 func (g *Gateway) settle(ctx context.Context, x *exchange) {
 	defer g.unsettled.Add(-1)
+	defer recycle(x)
 	cost, estimated := x.cost()
 	g.settleAdmission(x, cost, x.served != nil && x.status < 400)
 	led := x.record(cost)

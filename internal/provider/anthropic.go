@@ -125,11 +125,12 @@ func (a *Anthropic) setHeaders(h http.Header, req *Request, key string) {
 // readResponse reads and translates a non-streaming answer.
 func (a *Anthropic) readResponse(ctx context.Context, resp *http.Response) (*Response, error) {
 	defer resp.Body.Close()
-	b, err := readBody(resp.Body)
+	bb, err := readResponseBody(resp)
 	if err != nil {
 		return nil, transportError(ctx, a.name, err)
 	}
-	out, usage, err := anthropicToChat(b, a.now())
+	out, usage, err := anthropicToChat(bb.b, a.now()) // decodes: keeps nothing of bb
+	bb.release()
 	if err != nil {
 		return nil, malformed(a.name, err)
 	}

@@ -61,15 +61,16 @@ func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
 		return &Response{Stream: &openAIStream{ctx: ctx, name: o.name, body: resp.Body, sse: wire.NewSSEReader(resp.Body)}}, nil
 	}
 	defer resp.Body.Close()
-	body, err := readResponseBody(resp)
+	bb, err := readResponseBody(resp)
 	if err != nil {
 		return nil, transportError(ctx, o.name, err)
 	}
-	usage, err := readUsage(body)
+	usage, err := readUsage(bb.b)
 	if err != nil {
+		bb.release()
 		return nil, malformed(o.name, err)
 	}
-	return &Response{Body: body, Usage: usage}, nil
+	return &Response{Body: bb.b, Usage: usage, buf: bb}, nil
 }
 
 // readUsage checks that a non-streaming body is JSON and decodes only its

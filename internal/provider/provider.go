@@ -61,6 +61,18 @@ type Response struct {
 	Usage *wire.Usage
 	// Stream yields chat.completion.chunk payloads.
 	Stream Stream
+
+	buf *bodyBuffer // Body's recycled buffer, when it has one
+}
+
+// Release hands Body's buffer back for reuse by a later response; Body must
+// not be used after it. Releasing is optional (an unreleased buffer is
+// collected) and safe to repeat.
+func (r *Response) Release() {
+	if r.buf != nil {
+		r.buf.release()
+		r.buf, r.Body = nil, nil
+	}
 }
 
 // Stream yields the data payloads of an OpenAI chat.completion.chunk stream.
