@@ -21,8 +21,14 @@ type settler struct {
 	stop   chan struct{}
 }
 
+// settleEvery is the settler's poll period while there is traffic. Each
+// tick wakes a thread, and the settler's wake of the ledger writer another;
+// on a VM a context switch is dear: at 500 req/s a 5 ms period cost 4.2
+// context switches a request against nginx's 2.4 (20 ms: 3.25) and about a
+// tenth more CPU per request. 20 ms keeps a reservation, a log line and
+// the metrics at most that much behind the response.
 const (
-	settleEvery = 5 * time.Millisecond
+	settleEvery = 20 * time.Millisecond
 	settleNap   = time.Second // no requests for this long: sleep until the next
 )
 
