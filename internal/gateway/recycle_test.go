@@ -12,9 +12,9 @@ import (
 	"github.com/openai/openai-go/v3/option"
 )
 
-// Exchanges and response body buffers are recycled between requests. Many
-// concurrent requests, each with its own prompt (the mock echoes it) and
-// its own answer length, must each get exactly their own answer, and each
+// Exchanges, response body buffers and stream read buffers are recycled
+// between requests. Many concurrent requests, streams and not, each with its
+// own prompt (the mock echoes it) and its own answer length, must each get exactly their own answer, and each
 // settle exactly once under its own request id, with its own usage: a buffer
 // or an exchange handed to a later request too early would mix them.
 // Run under -race by make test.
@@ -35,16 +35,32 @@ func TestConcurrentRequestsKeepTheirOwn(t *testing.T) {
 				p := chatParams("chat", prompt)
 				p.MaxTokens = openai.Int(int64(6 + (w*each+i)%40)) // five words echo the prompt
 				var resp *http.Response
-				got, err := c.Chat.Completions.New(context.Background(), p, option.WithResponseInto(&resp))
-				if err != nil {
-					t.Errorf("%s: %v", prompt, err)
-					return
+				var content string
+				var completion int64
+				if i%2 == 0 {
+					got, err := c.Chat.Completions.New(context.Background(), p, option.WithResponseInto(&resp))
+					if err != nil {
+						t.Errorf("%s: %v", prompt, err)
+						return
+					}
+					content, completion = got.Choices[0].Message.Content, got.Usage.CompletionTokens
+				} else {
+					p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
+					st := c.Chat.Completions.NewStreaming(context.Background(), p, option.WithResponseInto(&resp))
+					var acc openai.ChatCompletionAccumulator
+					for st.Next() {
+						acc.AddChunk(st.Current())
+					}
+					if err := st.Err(); err != nil || len(acc.Choices) == 0 {
+						t.Errorf("%s (stream): %v", prompt, err)
+						return
+					}
+					content, completion = acc.Choices[0].Message.Content, acc.Usage.CompletionTokens
 				}
-				content := got.Choices[0].Message.Content
 				if !strings.HasPrefix(content, "Mock reply to: "+prompt) {
 					t.Errorf("%s got the answer %q", prompt, content)
 				}
-				answers[w] = append(answers[w], answer{resp.Header.Get("X-Request-Id"), content, got.Usage.CompletionTokens})
+				answers[w] = append(answers[w], answer{resp.Header.Get("X-Request-Id"), content, completion})
 			}
 		})
 	}
