@@ -15,7 +15,7 @@ import (
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		tuneRuntime() // godebug.go; returns only if it did not re-execute
+		keepSysmonAwake() // sysmon.go; returns only if it did not re-execute
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := Main(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -12,20 +12,18 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/mockupstream"
 )
 
-func TestGodebugEnv(t *testing.T) {
-	const both = "schedtrace=2147483647,madvdontneed=0"
+func TestSysmonEnv(t *testing.T) {
 	for _, c := range []struct {
 		in   []string
 		want string // GODEBUG after; "" when left alone
 	}{
-		{[]string{"PATH=/bin"}, both},
-		{[]string{"GODEBUG=http2client=0", "PATH=/bin"}, "http2client=0," + both},
-		{[]string{"GODEBUG="}, both},
-		{[]string{"GODEBUG=schedtrace=0"}, "schedtrace=0,madvdontneed=0"},
-		{[]string{"GODEBUG=madvdontneed=1"}, "madvdontneed=1,schedtrace=2147483647"},
-		{[]string{"GODEBUG=gctrace=1,schedtrace=1000,madvdontneed=1"}, ""},
+		{[]string{"PATH=/bin"}, sysmonSetting},
+		{[]string{"GODEBUG=http2client=0", "PATH=/bin"}, "http2client=0," + sysmonSetting},
+		{[]string{"GODEBUG="}, sysmonSetting},
+		{[]string{"GODEBUG=schedtrace=0"}, ""},
+		{[]string{"GODEBUG=gctrace=1,schedtrace=1000"}, ""},
 	} {
-		got, ok := godebugEnv(c.in)
+		got, ok := sysmonEnv(c.in)
 		if c.want == "" {
 			if ok {
 				t.Errorf("%q: changed to %q, want it left alone", c.in, got)
@@ -39,18 +37,17 @@ func TestGodebugEnv(t *testing.T) {
 	}
 }
 
-// `tollgate serve` runs as the same process with the settings in its
-// environment, and an operator's own setting of either wins.
-func TestServeRuntimeSettings(t *testing.T) {
+// `tollgate serve` runs as the same process with the setting in its
+// environment, and an operator's own schedtrace wins.
+func TestServeKeepsSysmonAwake(t *testing.T) {
 	mock, stop, err := mockupstream.New(mockupstream.Options{}).Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop(context.Background())
 	for _, c := range []struct{ godebug, want string }{
-		{"", "GODEBUG=schedtrace=2147483647,madvdontneed=0"},
-		{"schedtrace=0", "GODEBUG=schedtrace=0,madvdontneed=0"},
-		{"madvdontneed=1,schedtrace=0", "GODEBUG=madvdontneed=1,schedtrace=0"},
+		{"", "GODEBUG=" + sysmonSetting},
+		{"schedtrace=0", "GODEBUG=schedtrace=0"},
 	} {
 		t.Setenv("GODEBUG", c.godebug)
 		cfg := t.TempDir() + "/tollgate.yaml"
