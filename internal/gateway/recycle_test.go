@@ -14,10 +14,10 @@ import (
 
 // Exchanges, response body buffers and stream read buffers are recycled
 // between requests. Many concurrent requests, streams and not, each with its
-// own prompt (the mock echoes it) and its own answer length, must each get exactly their own answer, and each
-// settle exactly once under its own request id, with its own usage: a buffer
-// or an exchange handed to a later request too early would mix them.
-// Run under -race by make test.
+// own prompt (the mock echoes it) and its own answer length, must each get
+// exactly their own answer and settle exactly once under their own request
+// id, with their own usage: a buffer or an exchange handed to a later
+// request too early would mix them. make test runs it under -race too.
 func TestConcurrentRequestsKeepTheirOwn(t *testing.T) {
 	s := startStack(t)
 	c := s.client()
