@@ -129,8 +129,8 @@ func (a *Anthropic) readResponse(ctx context.Context, resp *http.Response) (*Res
 	if err != nil {
 		return nil, transportError(ctx, a.name, err)
 	}
-	out, usage, err := anthropicToChat(bb.b, a.now()) // decodes: keeps nothing of bb
-	bb.release()
+	out, usage, err := anthropicToChat(bb.B, a.now()) // decodes: keeps nothing of bb
+	bb.Release()
 	if err != nil {
 		return nil, malformed(a.name, err)
 	}

@@ -10,9 +10,10 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tollgate-gw/tollgate/internal/wire"
 )
 
 // maxResponseBytes bounds a non-streaming upstream body; a larger one is a
@@ -326,47 +327,25 @@ func (*byteBody) Close() error { return nil }
 
 // readResponseBody reads a non-streaming body into a recycled buffer: into
 // one buffer of the announced length when there is one, bounded by
-// maxResponseBytes either way. The caller hands the buffer back with
-// release once the body is no longer used (Response.Release).
-func readResponseBody(resp *http.Response) (*bodyBuffer, error) {
-	bb := bodyBuffers.Get().(*bodyBuffer)
+// maxResponseBytes either way. The caller releases the buffer once the body
+// is no longer used (Response.Release).
+func readResponseBody(resp *http.Response) (*wire.Buffer, error) {
+	bb := wire.GetBuffer()
 	var err error
 	if n := resp.ContentLength; n > 0 && n <= maxResponseBytes {
-		if int64(cap(bb.b)) < n {
-			bb.b = make([]byte, n)
+		if int64(cap(bb.B)) < n {
+			bb.B = make([]byte, n)
 		}
-		bb.b = bb.b[:n]
-		_, err = io.ReadFull(resp.Body, bb.b)
+		bb.B = bb.B[:n]
+		_, err = io.ReadFull(resp.Body, bb.B)
 	} else {
-		bb.b, err = readBodyInto(resp.Body, bb.b[:0])
+		bb.B, err = readBodyInto(resp.Body, bb.B[:0])
 	}
 	if err != nil {
-		bb.release()
+		bb.Release()
 		return nil, err
 	}
 	return bb, nil
-}
-
-// bodyBuffer holds a non-streaming response body between the upstream read
-// and the copy into the client's response. Buffers are recycled because a
-// fresh one is, most often, memory the runtime's scavenger had returned to
-// the operating system since the last collection: each of its pages is
-// faulted in again on the request's path (on the benchmark's VM about 20 µs
-// a fault, 1.4 faults a request at 500 req/s, the body a quarter of them).
-type bodyBuffer struct{ b []byte }
-
-var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
-
-// maxPooledBody is the largest buffer kept for reuse: a rare large body is
-// left to the collector rather than held by the pool.
-const maxPooledBody = 64 << 10
-
-func (bb *bodyBuffer) release() {
-	if cap(bb.b) > maxPooledBody {
-		bb.b = nil
-	}
-	bb.b = bb.b[:0]
-	bodyBuffers.Put(bb)
 }
 
 // readBody reads a bounded non-streaming body of unknown length (chunked).

@@ -65,12 +65,12 @@ func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, transportError(ctx, o.name, err)
 	}
-	usage, err := readUsage(bb.b)
+	usage, err := readUsage(bb.B)
 	if err != nil {
-		bb.release()
+		bb.Release()
 		return nil, malformed(o.name, err)
 	}
-	return &Response{Body: bb.b, Usage: usage, buf: bb}, nil
+	return &Response{Body: bb.B, Usage: usage, buf: bb}, nil
 }
 
 // readUsage checks that a non-streaming body is JSON and decodes only its

@@ -62,7 +62,7 @@ type Response struct {
 	// Stream yields chat.completion.chunk payloads.
 	Stream Stream
 
-	buf *bodyBuffer // Body's recycled buffer, when it has one
+	buf *wire.Buffer // Body's recycled buffer, when it has one
 }
 
 // Release hands Body's buffer back for reuse by a later response; Body must
@@ -70,7 +70,7 @@ type Response struct {
 // collected) and safe to repeat.
 func (r *Response) Release() {
 	if r.buf != nil {
-		r.buf.release()
+		r.buf.Release()
 		r.buf, r.Body = nil, nil
 	}
 }
