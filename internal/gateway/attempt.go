@@ -189,15 +189,15 @@ func (g *Gateway) try(ctx context.Context, c *call, x *exchange, m *config.Model
 	defer cancel(nil)
 	done := g.health.Balancer.Start(d)
 	began := time.Now()
-	var firstByte *time.Timer
+	var watch *watchdog
 	if x.stream {
-		firstByte = time.AfterFunc(eff.Timeouts.FirstByte, func() { cancel(provider.ErrAttemptTimeout) })
-		defer firstByte.Stop()
+		watch = newWatchdog(began, eff.Timeouts.FirstByte, eff.Timeouts.Idle, cancel)
+		defer watch.stop()
 	}
 	resp, err := x.st.providers[d.Provider].Do(actx, req)
 	x.upstream += time.Since(began)
 	if err == nil && resp.Stream != nil {
-		err = g.relayStream(actx, c, x, resp.Stream, eff, streamTimers{firstByte: firstByte, idle: eff.Timeouts.Idle, cancel: cancel, began: began, done: done})
+		err = g.relayStream(c, x, resp.Stream, streamAttempt{watch: watch, holdBack: eff.HoldBack, began: began, done: done})
 	} else if err == nil {
 		done(time.Since(began), true)
 		x.usage = resp.Usage

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
 	"sync"
@@ -13,15 +12,14 @@ import (
 	"github.com/tollgate-gw/tollgate/internal/wire"
 )
 
-// streamTimers are one attempt's stream clocks: the first-byte timer already
-// running, the idle gap allowed between events, and the cancel that their
-// firing calls with provider.ErrAttemptTimeout.
-type streamTimers struct {
-	firstByte *time.Timer
-	idle      time.Duration
-	cancel    context.CancelCauseFunc
-	began     time.Time
-	done      func(latency time.Duration, ok bool) // the balancer's measurement
+// streamAttempt is what relayStream needs of its attempt: the watchdog of
+// its first-byte and idle bounds, the hold-back policy, and the balancer's
+// measurement of the attempt.
+type streamAttempt struct {
+	watch    *watchdog
+	holdBack config.HoldBack
+	began    time.Time
+	done     func(latency time.Duration, ok bool)
 }
 
 // relayStream commits nothing until the stream has shown it works: its first
@@ -30,23 +28,22 @@ type streamTimers struct {
 // invisibly. After that every chunk is written and flushed as it arrives,
 // and a failure ends the stream with an error event, never with [DONE],
 // which would look like success.
-func (g *Gateway) relayStream(ctx context.Context, c *call, x *exchange, s provider.Stream, eff config.Effective, tm streamTimers) error {
+func (g *Gateway) relayStream(c *call, x *exchange, s provider.Stream, tm streamAttempt) error {
 	defer s.Close()
-	idle := time.AfterFunc(time.Hour, func() { tm.cancel(provider.ErrAttemptTimeout) })
-	defer idle.Stop()
 	next := func() ([]byte, error) {
 		began := time.Now()
 		chunk, err := s.Next()
-		x.upstream += time.Since(began)
-		idle.Reset(tm.idle)
+		now := time.Now()
+		x.upstream += now.Sub(began)
+		tm.watch.event(now)
 		return chunk, err
 	}
-	held, err := g.holdBack(x, next, eff.HoldBack)
-	tm.firstByte.Stop()
+	held, err := g.holdBack(x, next, tm.holdBack)
 	if err != nil {
 		tm.done(0, false)
 		return err
 	}
+	tm.watch.committed()
 	tm.done(time.Since(tm.began), true)
 	c.setHeader("Cache-Control", "no-cache")
 	c.setHeader("X-Accel-Buffering", "no")

@@ -326,6 +326,9 @@ func (s *anthropicStream) Close() error {
 	}
 	s.closed = true
 	s.sse.Release()
+	if s.stopped {
+		drainEnd(s.body)
+	}
 	return s.body.Close()
 }
 

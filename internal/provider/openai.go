@@ -118,10 +118,11 @@ func (o *OpenAI) setHeaders(h http.Header, req *Request, key string) {
 
 // openAIStream yields the data payloads of an OpenAI SSE stream.
 type openAIStream struct {
-	ctx  context.Context
-	name string
-	body io.ReadCloser
-	sse  *wire.SSEReader
+	ctx   context.Context
+	name  string
+	body  io.ReadCloser
+	sse   *wire.SSEReader
+	ended bool // [DONE] came: Close lets the connection be reused
 }
 
 var doneMarker = []byte("[DONE]")
@@ -141,6 +142,7 @@ func (s *openAIStream) Next() ([]byte, error) {
 			continue
 		}
 		if bytes.Equal(data, doneMarker) {
+			s.ended = true
 			return nil, io.EOF
 		}
 		if !wire.Valid(data) {
@@ -159,6 +161,10 @@ func (s *openAIStream) Next() ([]byte, error) {
 // on the goroutine that calls Next, once the last chunk is handled).
 func (s *openAIStream) Close() error {
 	s.sse.Release()
+	if s.ended {
+		s.ended = false
+		drainEnd(s.body)
+	}
 	return s.body.Close()
 }
 
