@@ -22,7 +22,12 @@ type departures struct {
 	// known): until it passes, due has no deadline to look for and stops
 	// at departurePeeks calls rather than reading them all.
 	soonest time.Time
-	stop    chan struct{}
+	// asleep: run waits on wake, not on its ticker, because no call was
+	// live for departureNap; the next add signals wake. An idle gateway
+	// then wakes no thread ten times a second for nothing.
+	asleep bool
+	wake   chan struct{} // cap 1
+	stop   chan struct{}
 }
 
 const (
@@ -31,10 +36,12 @@ const (
 	// departurePeeks bounds the syscalls per tick: with more calls in
 	// flight each one is looked at less often (every second at 10,000).
 	departurePeeks = 1000
+	// departureNap is how long no call must be live before run sleeps.
+	departureNap = time.Second
 )
 
 func newDepartures() *departures {
-	return &departures{live: map[*call]struct{}{}, stop: make(chan struct{})}
+	return &departures{live: map[*call]struct{}{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 }
 
 // add starts watching c, and gives it its context: ended by cancel, or by
@@ -48,7 +55,15 @@ func (d *departures) add(c *call, timeout time.Duration) {
 	d.mu.Lock()
 	d.live[c] = struct{}{}
 	d.noteDeadline(c.bounds.deadline)
+	wake := d.asleep
+	d.asleep = false
 	d.mu.Unlock()
+	if wake {
+		select {
+		case d.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (d *departures) remove(c *call) {
@@ -62,6 +77,7 @@ func (d *departures) run() {
 	t := time.NewTicker(departureTick)
 	defer t.Stop()
 	var expired, due []*call
+	quiet := 0 // ticks in a row that found no call live
 	for {
 		select {
 		case <-d.stop:
@@ -79,7 +95,35 @@ func (d *departures) run() {
 			}
 			due[i] = nil
 		}
+		if !d.rest(&quiet) {
+			continue
+		}
+		t.Stop()
+		select {
+		case <-d.stop:
+			return
+		case <-d.wake:
+		}
+		t.Reset(departureTick)
 	}
+}
+
+// rest counts the ticks that found no call live and reports, after
+// departureNap of them, that run may sleep: it marks d asleep under the
+// lock add takes, so the next add wakes run.
+func (d *departures) rest(quiet *int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.live) > 0 {
+		*quiet = 0
+		return false
+	}
+	if *quiet++; *quiet < int(departureNap/departureTick) {
+		return false
+	}
+	*quiet = 0
+	d.asleep = true
+	return true
 }
 
 // due lists the calls whose deadline has passed, all of them, and up to

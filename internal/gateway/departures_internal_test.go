@@ -105,3 +105,42 @@ func TestDeparturesSoonest(t *testing.T) {
 		t.Errorf("soonest = %v, want the late call's deadline", d.soonest)
 	}
 }
+
+// With no call live for departureNap, run stops its ticker and sleeps; a
+// call added then wakes it, and is still ended at its deadline.
+func TestDeparturesSleepsWhenIdle(t *testing.T) {
+	d := newDepartures()
+	go d.run()
+	defer close(d.stop)
+	asleep := func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.asleep
+	}
+	deadline := time.Now().Add(departureNap + 20*departureTick)
+	for !asleep() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not asleep %v after start with no call live", departureNap+20*departureTick)
+		}
+		time.Sleep(departureTick / 4)
+	}
+	c := newTestCall()
+	d.add(c, 30*time.Millisecond)
+	if asleep() {
+		t.Fatal("still marked asleep after add")
+	}
+	select {
+	case <-c.context().Done():
+	case <-time.After(5 * departureTick):
+		t.Fatal("a call added while run slept was not ended within five ticks of its deadline")
+	}
+	d.remove(c)
+	// Asleep again once the call is gone.
+	deadline = time.Now().Add(departureNap + 20*departureTick)
+	for !asleep() {
+		if time.Now().After(deadline) {
+			t.Fatal("not asleep again after the last call was removed")
+		}
+		time.Sleep(departureTick / 4)
+	}
+}

@@ -165,11 +165,12 @@ type Writer struct {
 
 	// jmu guards jf and jTorn and serialises journal appends and rotation.
 	jmu      sync.Mutex
-	jf       *os.File     // the active journal; nil when spilling is off or reopening failed
-	jTorn    bool         // the last write to jf failed, maybe mid-line: the next starts a new line
-	jCount   atomic.Int64 // records in the active journal; changed under jmu
-	jDirty   atomic.Bool  // jf was written since its last fsync
-	jFailing atomic.Bool  // journal writes are failing (logged once per streak)
+	jf       *os.File      // the active journal; nil when spilling is off or reopening failed
+	jTorn    bool          // the last write to jf failed, maybe mid-line: the next starts a new line
+	jCount   atomic.Int64  // records in the active journal; changed under jmu
+	jDirty   atomic.Bool   // jf was written since its last fsync
+	jKick    chan struct{} // cap 1: a spill made jf dirty; the goroutine starts its fsync ticker
+	jFailing atomic.Bool   // journal writes are failing (logged once per streak)
 
 	appended, recovered, written, spilled, lost, corrupt atomic.Int64
 	writeErrors, journalErrors                           atomic.Int64
@@ -200,6 +201,7 @@ func NewWriter(st LedgerStore, opts WriterOptions) (*Writer, error) {
 		stopping:     make(chan struct{}),
 		drain:        make(chan struct{}),
 		done:         make(chan struct{}),
+		jKick:        make(chan struct{}, 1),
 	}
 	l := &loop{w: w, batch: make([]Record, 0, w.batch)}
 	if w.journal != "" {
@@ -334,6 +336,7 @@ func (w *Writer) run(ctx context.Context, l *loop) {
 	l.timer = time.NewTimer(w.interval)
 	l.timer.Stop()
 	l.tick = time.NewTicker(w.interval)
+	l.tick.Stop() // runs only while spills leave the journal unsynced
 	defer l.timer.Stop()
 	defer l.tick.Stop()
 	for !l.runSafe(ctx) {
@@ -355,9 +358,12 @@ type loop struct {
 	// fromQueue and fromJournal split batch: on abort only the queued part
 	// needs saving, the rest is still in P.replay.
 	fromQueue, fromJournal int
-	timer                  *time.Timer  // armed while batch holds queued records: Interval from the first
-	due                    bool         // timer fired: write what we have
-	tick                   *time.Ticker // fsyncs the journal
+	timer                  *time.Timer // armed while batch holds queued records: Interval from the first
+	due                    bool        // timer fired: write what we have
+	// tick fsyncs the journal every interval while spills make it dirty
+	// (ticking); stopped otherwise, so an idle writer wakes no thread.
+	tick    *time.Ticker
+	ticking bool
 
 	rf *os.File      // P.replay, open while being read
 	rr *bufio.Reader // reads rf
@@ -394,8 +400,10 @@ func (l *loop) runSafe(ctx context.Context) (exited bool) {
 			l.add(r)
 		case <-l.timer.C:
 			l.due = true
+		case <-w.jKick:
+			l.kicked()
 		case <-l.tick.C:
-			w.syncJournal()
+			l.ticked()
 		case <-w.drain:
 			l.finish(ctx)
 			return true
@@ -537,9 +545,29 @@ func (l *loop) sleep(ctx context.Context, d time.Duration) bool {
 			return false
 		case <-t.C:
 			return true
+		case <-l.w.jKick:
+			l.kicked()
 		case <-l.tick.C:
-			l.w.syncJournal()
+			l.ticked()
 		}
+	}
+}
+
+// kicked starts the fsync ticker after a spill.
+func (l *loop) kicked() {
+	if !l.ticking {
+		l.tick.Reset(l.w.interval)
+		l.ticking = true
+	}
+}
+
+// ticked fsyncs the journal, and stops the ticker when no spill came since.
+// A spill after that check kicks it again.
+func (l *loop) ticked() {
+	l.w.syncJournal()
+	if !l.w.jDirty.Load() {
+		l.tick.Stop()
+		l.ticking = false
 	}
 }
 
@@ -754,6 +782,10 @@ func (w *Writer) spill(r *Record) error {
 	w.jTorn = false
 	w.jCount.Add(1)
 	w.jDirty.Store(true)
+	select {
+	case w.jKick <- struct{}{}:
+	default:
+	}
 	return nil
 }
 

@@ -356,6 +356,43 @@ func TestWriterAppendNeverWaitsForStore(t *testing.T) {
 	checkJournalGone(t, path)
 }
 
+// The journal's fsync ticker is stopped while nothing spills; a spill
+// starts it, so spilled records are fsynced within an interval or so while
+// the writer backs off a failing store.
+func TestJournalSyncedAfterSpill(t *testing.T) {
+	checkNoLeak(t)
+	var down atomic.Bool
+	down.Store(true)
+	st := &fakeLedger{fail: func(int) error {
+		if down.Load() {
+			return errors.New("store down")
+		}
+		return nil
+	}}
+	path := filepath.Join(t.TempDir(), "ledger.journal")
+	w := newTestWriter(t, st, WriterOptions{Batch: 1, Queue: 1, Interval: 10 * time.Millisecond, Journal: path,
+		retryMin: 50 * time.Millisecond, retryMax: 50 * time.Millisecond})
+	for i := range 5 {
+		if err := w.Append(t.Context(), testRecord(i)); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	}
+	if s := w.Stats(); s.Spilled == 0 {
+		t.Fatalf("nothing spilled with the store down: %+v", s)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for w.jDirty.Load() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	dirty := w.jDirty.Load()
+	down.Store(false)
+	mustClose(t, w)
+	if dirty {
+		t.Error("spilled records not fsynced within 5 s")
+	}
+	st.checkHas(t, 5)
+}
+
 // TestWriterSaturation: a slow store (50ms a batch), a tiny queue, 20
 // appenders and 5000 records: none lost, spills counted, Append stays fast.
 func TestWriterSaturation(t *testing.T) {

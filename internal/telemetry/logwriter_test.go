@@ -59,3 +59,31 @@ func TestLogWriterFlushesOnInterval(t *testing.T) {
 	}
 	t.Fatal("the line was never flushed")
 }
+
+// After logNap with nothing to write the flusher sleeps; a line written
+// then wakes it and is flushed within an interval, not at Close.
+func TestLogWriterSleepsWhenIdle(t *testing.T) {
+	out := &lockedBuffer{}
+	w := NewLogWriter(out, 20*time.Millisecond)
+	defer w.Close(context.Background())
+	asleep := func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.asleep
+	}
+	deadline := time.Now().Add(logNap + time.Second)
+	for !asleep() {
+		if time.Now().After(deadline) {
+			t.Fatalf("flusher not asleep %v after start with nothing written", logNap+time.Second)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w.Write([]byte("late\n"))
+	for range 100 {
+		if s, _ := out.snapshot(); s == "late\n" {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("a line written while the flusher slept was not flushed within 500 ms")
+}
