@@ -60,6 +60,10 @@ type exchange struct {
 	waited   time.Duration // time spent in backoff
 	ttfb     time.Duration
 	overhead time.Duration // frozen when the response headers go out
+	// latency is frozen when the response is complete (settleLater): the
+	// settler runs up to settleEvery later, and what it reports must not
+	// count its own wait.
+	latency time.Duration
 
 	usage   *wire.Usage
 	status  int
@@ -171,7 +175,10 @@ func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
 // settleLater hands x to the settler: the server writes the response only
 // after the handler returns, and the client should not wait for the ledger,
 // the metrics and the log line. Close waits for it.
-func (g *Gateway) settleLater(x *exchange) { g.settler.push(x) }
+func (g *Gateway) settleLater(x *exchange) {
+	x.latency = time.Since(x.start)
+	g.settler.push(x)
+}
 
 // WaitSettled waits until every request received so far has been answered
 // and settled: its ledger record handed to the ledger, its metrics, log line
@@ -347,7 +354,7 @@ func (x *exchange) record(cost meter.Nanos) meter.Record {
 	rec := meter.Record{Time: x.start.UTC(), RequestID: x.id, TeamID: x.caller.teamID(), KeyID: x.caller.keyID(),
 		Endpoint: endpointName(x.endpoint), Tier: x.tier, Criticality: x.criticality, Downgraded: x.downgraded,
 		RequestedModel: x.requested, Attempts: x.attempts, Fallback: x.fallback, Cost: cost,
-		Latency: time.Since(x.start), TTFB: x.ttfb, Status: x.status, ErrorCode: x.errCode}
+		Latency: x.latency, TTFB: x.ttfb, Status: x.status, ErrorCode: x.errCode}
 	if rec.Status == 0 {
 		rec.Status = http.StatusOK
 	}
@@ -369,7 +376,7 @@ func (x *exchange) telemetryRecord(cost meter.Nanos, estimated bool) *telemetry.
 		RequestedModel: x.requested, Stream: x.stream, Attempts: x.attempts, Fallback: x.fallback,
 		Trimmed: x.trimmed, Status: x.status, ErrorCode: x.errCode, TeamID: x.caller.teamID(), KeyID: x.caller.keyID(),
 		Downgraded: x.downgraded, CostUSD: cost.USD(), CostEstimated: estimated,
-		Latency: time.Since(x.start), TTFB: x.ttfb, Overhead: x.overhead, Time: x.start,
+		Latency: x.latency, TTFB: x.ttfb, Overhead: x.overhead, Time: x.start,
 	}
 	if rec.Status == 0 {
 		rec.Status = http.StatusOK

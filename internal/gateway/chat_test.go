@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/openai/openai-go/v3"
@@ -268,5 +269,40 @@ func TestLogLineFields(t *testing.T) {
 	}
 	if strings.Contains(string(s.logs.Bytes()), "secret prompt text") || strings.Contains(string(s.logs.Bytes()), masterKey) {
 		t.Error("log holds the prompt or the key")
+	}
+}
+
+// A request's reported latency ends when its response is complete, not
+// when the settler gets to it (up to settleEvery later): the log line's
+// latency_ms never exceeds what the client measured around the request.
+func TestLatencyEndsWithTheResponse(t *testing.T) {
+	s := startStack(t)
+	took := map[string]float64{} // request id → client-side milliseconds
+	for i := range 12 {
+		body := `{"model":"m1","messages":[{"role":"user","content":"hi"}]}`
+		if i%3 == 2 {
+			body = `{"model":"m1","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+		}
+		start := time.Now()
+		code, hdr, _ := s.post(t, "/v1/chat/completions", body)
+		took[hdr.Get("X-Request-Id")] = float64(time.Since(start)) / 1e6
+		if code != 200 {
+			t.Fatalf("request %d: status %d", i, code)
+		}
+		time.Sleep(3 * time.Millisecond) // spread the requests over the settler's ticks
+	}
+	lines := s.logLines(t)
+	if len(lines) != len(took) {
+		t.Fatalf("%d log lines for %d requests", len(lines), len(took))
+	}
+	for _, l := range lines {
+		id, _ := l["request_id"].(string)
+		client, ok := took[id]
+		if !ok {
+			t.Fatalf("log line for an unknown request %q", id)
+		}
+		if got := l["latency_ms"].(float64); got > client || got <= 0 {
+			t.Errorf("request %s: latency_ms %.3f, client measured %.3f ms (stream %v)", id, got, client, l["stream"])
+		}
 	}
 }
