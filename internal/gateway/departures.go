@@ -22,12 +22,10 @@ type departures struct {
 	// known): until it passes, due has no deadline to look for and stops
 	// at departurePeeks calls rather than reading them all.
 	soonest time.Time
-	// asleep: run waits on wake, not on its ticker, because no call was
-	// live for departureNap; the next add signals wake. An idle gateway
-	// then wakes no thread ten times a second for nothing.
-	asleep bool
-	wake   chan struct{} // cap 1
-	stop   chan struct{}
+	// doze is asleep while run waits for the next add, not on its ticker,
+	// because no call was live for departureNap.
+	doze doze
+	stop chan struct{}
 }
 
 const (
@@ -41,7 +39,7 @@ const (
 )
 
 func newDepartures() *departures {
-	return &departures{live: map[*call]struct{}{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	return &departures{live: map[*call]struct{}{}, doze: newDoze(), stop: make(chan struct{})}
 }
 
 // add starts watching c, and gives it its context: ended by cancel, or by
@@ -55,14 +53,10 @@ func (d *departures) add(c *call, timeout time.Duration) {
 	d.mu.Lock()
 	d.live[c] = struct{}{}
 	d.noteDeadline(c.bounds.deadline)
-	wake := d.asleep
-	d.asleep = false
+	wake := d.doze.rouse()
 	d.mu.Unlock()
 	if wake {
-		select {
-		case d.wake <- struct{}{}:
-		default:
-		}
+		d.doze.signal()
 	}
 }
 
@@ -95,16 +89,9 @@ func (d *departures) run() {
 			}
 			due[i] = nil
 		}
-		if !d.rest(&quiet) {
-			continue
-		}
-		t.Stop()
-		select {
-		case <-d.stop:
+		if d.rest(&quiet) && !d.doze.sleep(t, departureTick, d.stop) {
 			return
-		case <-d.wake:
 		}
-		t.Reset(departureTick)
 	}
 }
 
@@ -122,7 +109,7 @@ func (d *departures) rest(quiet *int) bool {
 		return false
 	}
 	*quiet = 0
-	d.asleep = true
+	d.doze.asleep = true
 	return true
 }
 

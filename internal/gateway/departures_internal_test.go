@@ -115,7 +115,7 @@ func TestDeparturesSleepsWhenIdle(t *testing.T) {
 	asleep := func() bool {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return d.asleep
+		return d.doze.asleep
 	}
 	deadline := time.Now().Add(departureNap + 20*departureTick)
 	for !asleep() {

@@ -14,11 +14,10 @@ import (
 // traffic and sleeps on a channel after a quiet second: the first request
 // after that wakes it, once.
 type settler struct {
-	mu     sync.Mutex
-	queue  []*exchange
-	asleep bool          // the settler waits on wake, not on its timer
-	wake   chan struct{} // cap 1
-	stop   chan struct{}
+	mu    sync.Mutex
+	queue []*exchange
+	doze  doze // asleep: the settler waits for the next push, not on its timer
+	stop  chan struct{}
 }
 
 // The settler's poll period while there is traffic is between settleMin
@@ -51,32 +50,28 @@ func settlePeriod(n int, elapsed time.Duration) time.Duration {
 }
 
 func newSettler(stop chan struct{}) *settler {
-	return &settler{wake: make(chan struct{}, 1), stop: stop}
+	return &settler{doze: newDoze(), stop: stop}
 }
 
 func (s *settler) push(x *exchange) {
 	s.mu.Lock()
 	s.queue = append(s.queue, x)
-	wake := s.asleep
-	s.asleep = false
+	wake := s.doze.rouse()
 	s.mu.Unlock()
 	if wake {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+		s.doze.signal()
 	}
 }
 
-// take swaps out what is queued; asleep is set when there is nothing and
-// the settler is about to sleep on wake.
+// take swaps out what is queued; the settler is marked asleep when there is
+// nothing and it is about to sleep.
 func (s *settler) take(spare []*exchange, sleep bool) []*exchange {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.queue
 	s.queue = spare[:0]
 	if len(out) == 0 && sleep {
-		s.asleep = true
+		s.doze.asleep = true
 	}
 	return out
 }
@@ -119,17 +114,13 @@ func (s *settler) run(settle func(*exchange)) {
 			continue
 		}
 		// take marked the settler asleep with the queue empty: the next
-		// push signals wake.
-		t.Stop()
-		select {
-		case <-s.stop:
+		// push wakes it.
+		if !s.doze.sleep(t, settleEvery, s.stop) {
 			s.drain(settle)
 			return
-		case <-s.wake:
 		}
 		idle = 0
 		period, last = settleEvery, time.Now()
-		t.Reset(settleEvery)
 	}
 }
 
