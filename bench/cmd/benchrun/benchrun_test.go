@@ -2,14 +2,20 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -160,30 +166,285 @@ func TestGeneratedConfigs(t *testing.T) {
 }
 
 // The run is scenario-major: each scenario against every target, in the
-// targets' order, before the next scenario; BENCH_SCENARIOS still filters.
+// targets' order, before the next scenario; floor-c1 is its rounds, each
+// every target in turn; BENCH_SCENARIOS still filters.
 func TestSchedule(t *testing.T) {
-	p := params{Rates: []float64{100, 500}, StreamRates: []float64{100}, Conns: 32, SoakSteps: []int{1000, 20000}, SoakCap: 9900, SoakCap1: 19800}
+	p := params{Rates: []float64{100, 500}, StreamRates: []float64{100}, Conns: 32, SoakSteps: []int{1000, 20000}, SoakCap: 9900, SoakCap1: 19800, FloorRounds: 3}
 	targets := []*target{{Name: "direct"}, {Name: "nginx"}, {Name: "tollgate-full"}}
-	var got []string
-	for _, s := range schedule(p, targets) {
-		got = append(got, s.sc.id+"/"+s.t.Name)
+	names := func(steps []step) []string {
+		var out []string
+		for _, s := range steps {
+			out = append(out, s.sc.id+s.roundLabel()+"/"+s.t.Name)
+		}
+		return out
 	}
 	var want []string
-	for _, sc := range []string{"open-100", "open-500", "closed-c32", "floor-c1", "stream-100", "soak-1000", "soak-19800"} {
+	for _, sc := range []string{"open-100", "open-500", "closed-c32", "floor-c1 round 1/3", "floor-c1 round 2/3", "floor-c1 round 3/3", "stream-100", "soak-1000", "soak-19800"} {
 		for _, tg := range []string{"direct", "nginx", "tollgate-full"} {
 			want = append(want, sc+"/"+tg)
 		}
 	}
-	if !slices.Equal(got, want) {
+	if got := names(schedule(p, targets)); !slices.Equal(got, want) {
 		t.Errorf("schedule =\n%v\nwant\n%v", got, want)
 	}
 	p.scenarios = []string{"closed", "soak-19"}
-	got = nil
-	for _, s := range schedule(p, targets[:2]) {
-		got = append(got, s.sc.id+"/"+s.t.Name)
-	}
-	if want := []string{"closed-c32/direct", "closed-c32/nginx", "soak-19800/direct", "soak-19800/nginx"}; !slices.Equal(got, want) {
+	if got, want := names(schedule(p, targets[:2])), []string{"closed-c32/direct", "closed-c32/nginx", "soak-19800/direct", "soak-19800/nginx"}; !slices.Equal(got, want) {
 		t.Errorf("filtered schedule = %v, want %v", got, want)
+	}
+	// The slices of one round are one round; the wait for quiet and the
+	// pause between runs come only between rounds.
+	p.scenarios = []string{"floor"}
+	steps := schedule(p, targets[:2])
+	if len(steps) != 6 || !steps[1].sameRound(steps[0]) || steps[2].sameRound(steps[1]) || steps[0].sameRound(step{}) {
+		t.Errorf("rounds: %v", names(steps))
+	}
+	// A run recorded before the rounds (FloorRounds 0) has floor-c1 whole.
+	p.FloorRounds = 0
+	if got, want := names(schedule(p, targets[:2])), []string{"floor-c1/direct", "floor-c1/nginx"}; !slices.Equal(got, want) {
+		t.Errorf("floor-c1 without rounds = %v, want %v", got, want)
+	}
+	if (step{sc: scenario{id: "closed-c32"}}).sameRound(step{sc: scenario{id: "closed-c32"}}) {
+		t.Error("two whole-scenario steps must not count as one round")
+	}
+}
+
+// A slice is the duration over the rounds, in whole seconds, at least 1 s.
+func TestFloorSlice(t *testing.T) {
+	for _, c := range []struct {
+		d      time.Duration
+		rounds int
+		want   time.Duration
+	}{{20 * time.Second, 10, 2 * time.Second}, {6 * time.Second, 3, 2 * time.Second}, {20 * time.Second, 3, 6 * time.Second}, {time.Second, 2, time.Second}, {3 * time.Second, 0, 3 * time.Second}} {
+		if got := (params{Duration: c.d, FloorRounds: c.rounds}).floorSlice(); got != c.want {
+			t.Errorf("%s in %d rounds: slice %s, want %s", c.d, c.rounds, got, c.want)
+		}
+	}
+	if got := (params{Duration: 20 * time.Second, FloorRounds: 10}).floorHow(); got != "10 interleaved rounds of 2 s per target" {
+		t.Errorf("floorHow = %q", got)
+	}
+}
+
+// histOf is the histogram of latencies in µs.
+func histOf(us []int64) hist {
+	h := make(hist, len(us))
+	for i, v := range us {
+		h[i] = bucket{v, 1}
+	}
+	return mergeHists(h) // sorts and adds up
+}
+
+// wrkCorrect is wrk's stats_correct (src/stats.c), on a dense histogram.
+func wrkCorrect(h hist, expected int64) hist {
+	top := h[len(h)-1].us()
+	data := make([]int64, top+1)
+	for _, b := range h {
+		data[b.us()] = b.n()
+	}
+	for n := expected * 2; n <= top; n++ {
+		count := data[n]
+		for m := n - expected; count > 0 && m > expected; m -= expected {
+			data[m] += count
+		}
+	}
+	var out hist
+	for us, n := range data {
+		if n > 0 {
+			out = append(out, bucket{int64(us), n})
+		}
+	}
+	return out
+}
+
+// Latencies of a closed loop at c=1: mostly 150-400 µs, a tail of stalls
+// up to 30 ms (what the correction multiplies).
+func sampleLatencies(r *rand.Rand, n int) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = 150 + r.Int64N(250)
+		if r.IntN(100) == 0 {
+			out[i] = 1000 + r.Int64N(29000)
+		}
+	}
+	return out
+}
+
+// The histogram comes in the BENCH_JSON line (however long) and, with
+// wrk's correction taken out, counts each request once, as they were.
+func TestParseWrkHist(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	lat := sampleLatencies(r, 50000)
+	raw := histOf(lat)
+	var sum int64
+	for _, v := range lat {
+		sum += v
+	}
+	const conns = 1
+	requests, durationUS := int64(len(lat)), sum+int64(len(lat))*5 // a little time between requests
+	corrected := wrkCorrect(raw, durationUS/(requests/conns))
+	if corrected.count() <= raw.count() {
+		t.Fatal("the test's tail must be long enough for wrk to correct it")
+	}
+	js, _ := json.Marshal(corrected)
+	out := fmt.Sprintf("Running 1s test\nBENCH_JSON {\"requests\":%d,\"duration_us\":%d,\"errors\":{},\"latency_us\":{\"p99\":1},\"hist\":%s}\n  Latency ...\n", requests, durationUS, js)
+	if len(out) < 1<<16 {
+		t.Fatalf("line of %d bytes: the test must exceed bufio.Scanner's 64 KB", len(out))
+	}
+	w, err := parseWrk([]byte(out))
+	if err != nil || !slices.Equal(w.Hist, corrected) {
+		t.Fatalf("parseWrk: %v; %d buckets, want %d", err, len(w.Hist), len(corrected))
+	}
+	got, err := w.requestHist(conns)
+	if err != nil || !slices.Equal(got, raw) {
+		t.Errorf("requestHist: %v; %d requests in %d buckets, want %d in %d", err, got.count(), len(got), raw.count(), len(raw))
+	}
+	// Four connections: each one's interval is four times the mean gap.
+	w.Hist = wrkCorrect(raw, durationUS/(requests/4))
+	if got, err := w.requestHist(4); err != nil || !slices.Equal(got, raw) {
+		t.Errorf("requestHist(4): %v; %d requests, want %d", err, got.count(), raw.count())
+	}
+	// The histogram does not match the requests: an error, not numbers.
+	w.Requests++
+	if _, err := w.requestHist(4); err == nil {
+		t.Error("a histogram that misses a request was accepted")
+	}
+	// Not a correction wrk made: above e = 200/4 = 50 µs, 3 at 150 µs
+	// cannot have been added to the 1 at 100 µs.
+	w = wrkResult{Requests: 4, DurationUS: 200, Hist: hist{{100, 1}, {150, 3}}}
+	if _, err := w.requestHist(1); err == nil {
+		t.Error("a histogram that is not wrk's correction was accepted")
+	}
+}
+
+// Percentiles of a merged histogram are those of all the samples, sorted.
+func TestHistPercentiles(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var all []time.Duration
+	var parts []hist
+	for range 5 { // five slices, of different sizes
+		lat := sampleLatencies(r, 500+r.IntN(3000))
+		parts = append(parts, histOf(lat))
+		for _, v := range lat {
+			all = append(all, time.Duration(v)*time.Microsecond)
+		}
+	}
+	merged := mergeHists(parts...)
+	if merged.count() != int64(len(all)) {
+		t.Fatalf("merged %d requests, want %d", merged.count(), len(all))
+	}
+	if !slices.IsSortedFunc(merged, func(a, b bucket) int { return int(a.us() - b.us()) }) {
+		t.Error("merged histogram not in ascending order")
+	}
+	for i := 1; i < len(merged); i++ {
+		if merged[i].us() == merged[i-1].us() || merged[i].n() <= 0 {
+			t.Fatalf("bucket %d: %v after %v", i, merged[i], merged[i-1])
+		}
+	}
+	got, want := merged.pcts(), percentiles(all)
+	if got.P50 != want.P50 || got.P90 != want.P90 || got.P99 != want.P99 || got.Max != want.Max || math.Abs(got.Mean-want.Mean) > 1e-6 {
+		t.Errorf("from the histogram %+v, from the samples %+v", got, want)
+	}
+	// Small cases where nearest rank is easy to get wrong by one.
+	for _, lat := range [][]int64{{7}, {5, 9}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {3, 3, 3, 1000}} {
+		var ds []time.Duration
+		for _, v := range lat {
+			ds = append(ds, time.Duration(v)*time.Microsecond)
+		}
+		if got, want := histOf(lat).pcts(), percentiles(ds); got != want {
+			t.Errorf("%v: %+v, want %+v", lat, got, want)
+		}
+	}
+	if (hist{}).pcts() != (pcts{}) {
+		t.Error("an empty histogram must give zeros")
+	}
+}
+
+// A target's slices make one row: counts and times add up, latency is the
+// merged histogram's, peaks are the largest, the worst status and every
+// note stay.
+func TestMergeSlices(t *testing.T) {
+	slice := func(lat []int64, cpu, rss float64, note string) scenarioResult {
+		h := histOf(lat)
+		return scenarioResult{Scenario: "floor-c1", Kind: "closed", Target: "nginx", Status: "ok", Note: note,
+			Command: "wrk -t 1 -c 1 -d 2s URL", Sent: len(lat), OK: len(lat), CPUSeconds: cpu, RSSBeforeMB: rss, RSSMaxMB: rss + 1,
+			ThreadsMax: int64(rss), hist: h, Latency: h.pcts(), wrkSeconds: 2}
+	}
+	a := slice([]int64{100, 200, 300}, 0.5, 10, "")
+	b := slice([]int64{400, 5000}, 0.25, 12, notQuiet+"round 2/3, after 20.00 s, portkey at 35.0% of a core")
+	c := slice([]int64{150}, 0.25, 11, notQuiet+"round 2/3, after 20.00 s, portkey at 35.0% of a core")
+	c.Errors, c.OK, c.FirstError = 1, 0, "wrk errors: status 1"
+	m := mergeSlices([]scenarioResult{a, b, c}, "3 interleaved rounds of 2 s per target")
+	if m.Scenario != "floor-c1" || m.Target != "nginx" || m.Status != "ok" || m.Sent != 6 || m.OK != 5 || m.Errors != 1 || m.FirstError != c.FirstError {
+		t.Errorf("counts: %+v", m)
+	}
+	if m.ThroughputRPS != 5.0/6 || m.CPUSeconds != 1 || math.Abs(m.CPUPerReqUs-1e6/6) > 1e-6 {
+		t.Errorf("throughput %g req/s, CPU %g s, %g µs/req; want 5/6, 1, 1e6/6", m.ThroughputRPS, m.CPUSeconds, m.CPUPerReqUs)
+	}
+	if m.RSSBeforeMB != 10 || m.RSSMaxMB != 13 || m.ThreadsMax != 12 {
+		t.Errorf("RSS before %g, max %g, threads %d; want 10 (first), 13, 12", m.RSSBeforeMB, m.RSSMaxMB, m.ThreadsMax)
+	}
+	if want := (pcts{Mean: 6150.0 / 6 / 1000, P50: 0.2, P90: 5, P99: 5, Max: 5}); math.Abs(m.Latency.Mean-want.Mean) > 1e-9 || m.Latency.P50 != want.P50 || m.Latency.P99 != want.P99 || m.Latency.Max != want.Max {
+		t.Errorf("latency %+v, want %+v", m.Latency, want)
+	}
+	if m.Command != "wrk -t 1 -c 1 -d 2s URL; 3 interleaved rounds of 2 s per target" {
+		t.Errorf("command %q", m.Command)
+	}
+	if m.Note != notQuiet+"round 2/3, after 20.00 s, portkey at 35.0% of a core" {
+		t.Errorf("note %q: the round's wait, once", m.Note)
+	}
+	// The target died in round 2: the row is failed, with why, and keeps
+	// the note of the rounds that were not quiet first (the report's line).
+	b.Status, b.Note = "failed", "the target exited during this scenario: signal: killed"
+	down := scenarioResult{Scenario: "floor-c1", Kind: "closed", Target: "nginx", Status: "failed", Note: "exited during floor-c1: signal: killed"}
+	c.Note = notQuiet + "round 1/3, after 20.00 s, portkey at 35.0% of a core"
+	m = mergeSlices([]scenarioResult{c, b, down}, "3 interleaved rounds of 2 s per target")
+	want := notQuiet + "round 1/3, after 20.00 s, portkey at 35.0% of a core; the target exited during this scenario: signal: killed; exited during floor-c1: signal: killed"
+	if m.Status != "failed" || m.Note != want || m.Sent != 3 {
+		t.Errorf("fell: status %s, %d sent, note %q", m.Status, m.Sent, m.Note)
+	}
+	r := &report{Results: []scenarioResult{m}}
+	if !strings.Contains(r.notQuietLine(), "floor-c1 on nginx (round 1/3, after 20.00 s") {
+		t.Errorf("not-quiet line: %q", r.notQuietLine())
+	}
+	// Never started: one skipped row, its note once.
+	skip := scenarioResult{Scenario: "floor-c1", Kind: "closed", Target: "portkey", Status: "skipped", Note: "unavailable: not installed"}
+	if m := mergeSlices([]scenarioResult{skip, skip, skip}, "x"); m.Status != "skipped" || m.Note != skip.Note || m.Command != "" || m.Sent != 0 {
+		t.Errorf("skipped: %+v", m)
+	}
+}
+
+// chat.lua's histogram from the real wrk: with wrk's correction taken
+// out, one count per request answered. A few slow answers make wrk
+// correct something.
+func TestWrkHistogram(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil || testing.Short() {
+		t.Skip("wrk is not installed, or -short")
+	}
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%50 == 0 {
+			time.Sleep(3 * time.Millisecond)
+		}
+		io.WriteString(w, `{"object":"chat.completion"}`)
+	}))
+	defer srv.Close()
+	req := request{url: srv.URL, body: []byte(`{}`), header: http.Header{}}
+	w, _, err := runWrk(context.Background(), filepath.Join("..", "..", "wrk", "chat.lua"), req, 1, 1, time.Second, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Requests < 100 || w.Hist.count() <= w.Requests {
+		t.Fatalf("%d requests, wrk's histogram %d: want a run wrk corrected", w.Requests, w.Hist.count())
+	}
+	h, err := w.requestHist(1)
+	if err != nil || h.count() != w.Requests {
+		t.Fatalf("requestHist: %v; %d counts for %d requests", err, h.count(), w.Requests)
+	}
+	if p := h.pcts(); p.Max*1000 != float64(w.LatencyUS.Max) || p.P50 <= 0 || p.P99 < p.P50 {
+		t.Errorf("percentiles %+v, wrk's max %d µs", p, w.LatencyUS.Max)
+	}
+	w, _, err = runWrk(context.Background(), filepath.Join("..", "..", "wrk", "chat.lua"), req, 1, 1, time.Second, false)
+	if err != nil || w.Hist != nil || w.Requests == 0 {
+		t.Errorf("without BENCH_HIST: %v, %d buckets", err, len(w.Hist))
 	}
 }
 

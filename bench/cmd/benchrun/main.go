@@ -59,6 +59,7 @@ type params struct {
 	Rates        []float64       `json:"open_rates"`
 	StreamRates  []float64       `json:"stream_rates"`
 	Conns        int             `json:"closed_conns"`
+	FloorRounds  int             `json:"floor_rounds,omitempty"` // floor-c1's interleaved rounds (floor.go); 0 in runs from before them
 	ReadyRuns    int             `json:"ready_runs"`
 	Benchtime    string          `json:"micro_benchtime"`
 	SkipMicro    bool            `json:"skip_micro"`
@@ -133,18 +134,19 @@ func loadParams() params {
 		// Enough to prove every part of the harness still runs and
 		// produces numbers; nothing to compare.
 		p.Rates, p.StreamRates = []float64{100}, []float64{100}
-		p.Duration, p.SoakSeconds, p.SoakSteps = time.Second, 2, []int{20}
+		p.Duration, p.SoakSeconds, p.SoakSteps, p.FloorRounds = time.Second, 2, []int{20}, 2
 		p.ReadyRuns, p.Benchtime, p.Settle = 1, "1x", 200*time.Millisecond
 	case p.Quick:
-		p.Duration, p.SoakSeconds, p.SoakSteps = 3*time.Second, 5, []int{500}
+		p.Duration, p.SoakSeconds, p.SoakSteps, p.FloorRounds = 3*time.Second, 5, []int{500}, 3
 		p.ReadyRuns, p.Benchtime, p.Settle = 3, "300x", 500*time.Millisecond
 	default:
-		p.Duration, p.SoakSeconds, p.SoakSteps = 20*time.Second, 60, []int{1000, 5000, 10000}
+		p.Duration, p.SoakSeconds, p.SoakSteps, p.FloorRounds = 20*time.Second, 60, []int{1000, 5000, 10000}, 10
 		p.ReadyRuns, p.Benchtime, p.Settle = 5, "3000x", 2*time.Second
 	}
 	if v := envInt("BENCH_DURATION", 0); v > 0 {
 		p.Duration = time.Duration(v) * time.Second
 	}
+	p.FloorRounds = envInt("BENCH_FLOOR_ROUNDS", p.FloorRounds)
 	p.SoakSeconds = envInt("BENCH_SOAK_SECONDS", p.SoakSeconds)
 	if steps := envList("BENCH_SOAK_STEPS"); len(steps) > 0 {
 		p.SoakSteps = nil
@@ -305,100 +307,198 @@ func logf(format string, args ...any) {
 // scenario were 10 minutes apart and their ratio measured the drift as much
 // as the targets. So every target is started first and stays up, then each
 // scenario runs against every target in turn, each run preceded by a wait
-// for quiet (quiet.go). Every target is stopped on return, including when
-// ctx is cancelled (Ctrl-C).
+// for quiet (quiet.go); floor-c1 runs in rounds, a slice per target in
+// each, with one wait per round so that its slices are back to back
+// (floor.go). Every target is stopped on return, including when ctx is
+// cancelled (Ctrl-C).
 func runTargets(ctx context.Context, l *lab, targets []*target, rep *report) {
-	var started []*target
-	defer func() {
-		for _, t := range slices.Backward(started) {
-			t.stop()
-		}
-	}()
-	// down holds why a target's scenarios are not run: it did not start,
-	// or its process died.
-	type why struct{ status, note string }
-	down := map[*target]why{}
+	r := &runner{l: l, rep: rep, down: map[*target]why{}, slices: map[*target][]scenarioResult{}}
+	defer r.stopAll()
 	for _, t := range targets {
 		if ctx.Err() != nil {
 			break
 		}
-		started = append(started, t)
+		r.started = append(r.started, t)
 		if !startTarget(ctx, l, t) {
-			down[t] = why{"skipped", t.info.Status + ": " + t.info.Why}
+			r.down[t] = why{"skipped", t.info.Status + ": " + t.info.Why}
 		}
 	}
-	fell := func(t *target, sc scenario, during bool, err error) {
-		when := "before"
-		if during {
-			when = "during"
-		}
-		t.info.Status, t.info.Why = "failed", fmt.Sprintf("exited %s %s: %v", when, sc.id, err)
-		down[t] = why{"failed", t.info.Why}
-		logf("target %s: %s; its remaining scenarios are recorded as failed", t.Name, t.info.Why)
-		t.stop() // what it spawned (nginx workers) must not run on beside the others
-	}
-	for _, s := range schedule(l.p, started) {
+	steps := schedule(l.p, r.started)
+	var q quietResult
+	var gated step // the step the last wait for quiet was for
+	for i, s := range steps {
 		if ctx.Err() != nil {
 			break
 		}
-		t, sc := s.t, s.sc
-		if _, ok := down[t]; !ok {
-			if err := t.exited(); err != nil {
-				fell(t, sc, false, err)
-			}
-		}
-		if d, ok := down[t]; ok {
-			rep.Results = append(rep.Results, scenarioResult{Scenario: sc.id, Kind: sc.kind, Target: t.Name, Status: d.status, Note: d.note})
+		if d, ok := r.isDown(s); ok {
+			r.record(s, scenarioResult{Scenario: s.sc.id, Kind: s.sc.kind, Target: s.t.Name, Status: d.status, Note: d.note})
 			continue
 		}
-		var up []*target
-		for _, u := range started {
-			if _, ok := down[u]; !ok {
-				up = append(up, u)
+		if !s.sameRound(gated) {
+			gated, q = s, r.waitQuiet(ctx, s)
+			if ctx.Err() != nil {
+				break
 			}
 		}
-		q := newQuietGate(cpuGroups(l, up)).wait(ctx)
-		if ctx.Err() != nil {
-			break
+		r.record(s, r.measure(ctx, s, q))
+		if i+1 == len(steps) || !steps[i+1].sameRound(s) {
+			time.Sleep(l.p.Settle)
 		}
-		if !q.quiet {
-			logf("target %s: %s: not quiet after %s; measuring anyway", t.Name, sc.id, q)
-		} else if q.busy != "" {
-			logf("target %s: %s: quiet after %s", t.Name, sc.id, q)
-		}
-		logf("target %s: %s", t.Name, sc.id)
-		res := runScenario(ctx, l, t, sc)
-		if err := t.exited(); err != nil {
-			res.Status, res.Note = "failed", "the target exited during this scenario: "+err.Error()
-			fell(t, sc, true, err)
-		} else if !q.quiet {
-			res.Note = notQuiet + q.String()
-		}
-		logf("target %s: %s: %s", t.Name, sc.id, res.brief())
-		rep.Results = append(rep.Results, res)
-		time.Sleep(l.p.Settle)
 	}
-	for _, t := range started {
+	for _, t := range r.started {
+		if len(r.slices[t]) > 0 { // cancelled between rounds: what ran
+			r.merge(t)
+		}
 		rep.Targets = append(rep.Targets, t.info)
 	}
 }
 
-// step is one measurement: a scenario against a target.
+// runner is the state of runTargets.
+type runner struct {
+	l       *lab
+	rep     *report
+	started []*target
+	down    map[*target]why
+	// slices holds each target's slices of floor-c1 until its last round.
+	slices map[*target][]scenarioResult
+}
+
+// why a target's scenarios are not run: it did not start, or its process
+// died.
+type why struct{ status, note string }
+
+func (r *runner) stopAll() {
+	for _, t := range slices.Backward(r.started) {
+		t.stop()
+	}
+}
+
+func (r *runner) up() []*target {
+	var up []*target
+	for _, t := range r.started {
+		if _, ok := r.down[t]; !ok {
+			up = append(up, t)
+		}
+	}
+	return up
+}
+
+// isDown says whether s's target is down, noticing first whether its
+// process has died since its last scenario.
+func (r *runner) isDown(s step) (why, bool) {
+	if _, ok := r.down[s.t]; !ok {
+		if err := s.t.exited(); err != nil {
+			r.fell(s.t, s.sc, false, err)
+		}
+	}
+	d, ok := r.down[s.t]
+	return d, ok
+}
+
+func (r *runner) fell(t *target, sc scenario, during bool, err error) {
+	when := "before"
+	if during {
+		when = "during"
+	}
+	t.info.Status, t.info.Why = "failed", fmt.Sprintf("exited %s %s: %v", when, sc.id, err)
+	r.down[t] = why{"failed", t.info.Why}
+	logf("target %s: %s; its remaining scenarios are recorded as failed", t.Name, t.info.Why)
+	t.stop() // what it spawned (nginx workers) must not run on beside the others
+}
+
+// waitQuiet waits for quiet before s (before a round: s is its first
+// step to run) and logs what it found.
+func (r *runner) waitQuiet(ctx context.Context, s step) quietResult {
+	q := newQuietGate(cpuGroups(r.l, r.up())).wait(ctx)
+	what := "target " + s.t.Name + ": " + s.sc.id
+	if s.round > 0 {
+		what = s.sc.id + s.roundLabel()
+	}
+	if ctx.Err() == nil && !q.quiet {
+		logf("%s: not quiet after %s; measuring anyway", what, q)
+	} else if ctx.Err() == nil && q.busy != "" {
+		logf("%s: quiet after %s", what, q)
+	}
+	return q
+}
+
+// measure runs step s, after a wait for quiet that found q.
+func (r *runner) measure(ctx context.Context, s step, q quietResult) scenarioResult {
+	t, sc := s.t, s.sc
+	logf("target %s: %s%s", t.Name, sc.id, s.roundLabel())
+	res := runScenario(ctx, r.l, t, sc)
+	if err := t.exited(); err != nil {
+		res.Status, res.Note = "failed", "the target exited during this scenario: "+err.Error()
+		r.fell(t, sc, true, err)
+	} else if !q.quiet {
+		res.Note = notQuiet + q.String()
+		if s.round > 0 { // the round's wait; mergeNotes gathers the rounds'
+			res.Note = fmt.Sprintf("%sround %d/%d, after %s", notQuiet, s.round, s.sc.rounds, q)
+		}
+	}
+	logf("target %s: %s%s: %s", t.Name, sc.id, s.roundLabel(), res.brief())
+	return res
+}
+
+// record keeps the result of step s. A slice waits for the target's last
+// round; then its slices go into the report as one row.
+func (r *runner) record(s step, res scenarioResult) {
+	if s.round == 0 {
+		r.rep.Results = append(r.rep.Results, res)
+		return
+	}
+	r.slices[s.t] = append(r.slices[s.t], res)
+	if s.round == s.sc.rounds {
+		r.merge(s.t)
+	}
+}
+
+func (r *runner) merge(t *target) {
+	parts := r.slices[t]
+	m := mergeSlices(parts, r.l.p.floorHow())
+	delete(r.slices, t)
+	logf("target %s: %s, %d slices merged: %s", t.Name, m.Scenario, len(parts), m.brief())
+	r.rep.Results = append(r.rep.Results, m)
+}
+
+// step is one measurement: a scenario against a target, or one round's
+// slice of it.
 type step struct {
-	sc scenario
-	t  *target
+	sc    scenario
+	t     *target
+	round int // 1 .. sc.rounds; 0: the whole scenario
+}
+
+// sameRound says whether s and o are slices of the same round.
+func (s step) sameRound(o step) bool {
+	return s.round > 0 && s.round == o.round && s.sc.id == o.sc.id
+}
+
+func (s step) roundLabel() string {
+	if s.round == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" round %d/%d", s.round, s.sc.rounds)
 }
 
 // schedule is the order of the measurements: scenario-major, the scenarios
-// in their usual order, the targets in theirs within each.
+// in their usual order, the targets in theirs within each. A scenario in
+// rounds (floor-c1) is its rounds one after another, each a slice per
+// target in the targets' order.
 func schedule(p params, targets []*target) []step {
 	var out []step
 	for _, sc := range scenarios(p) {
 		if !p.wantScenario(sc.id) {
 			continue
 		}
-		for _, t := range targets {
-			out = append(out, step{sc: sc, t: t})
+		for round := range max(sc.rounds, 1) {
+			for _, t := range targets {
+				s := step{sc: sc, t: t}
+				if sc.rounds > 0 {
+					s.round = round + 1
+				}
+				out = append(out, s)
+			}
 		}
 	}
 	return out

@@ -51,6 +51,11 @@ type scenarioResult struct {
 	EventsP50   int     `json:"events_p50,omitempty"`
 	MaxGapP50Ms float64 `json:"max_event_gap_p50_ms,omitempty"`
 	MaxGapMaxMs float64 `json:"max_event_gap_max_ms,omitempty"`
+
+	// A slice of floor-c1, kept to merge the slices (floor.go): the
+	// latency of every request, and wrk's measured time.
+	hist       hist
+	wrkSeconds float64
 }
 
 func (r *scenarioResult) fill(t *tally, sent int) {
@@ -449,6 +454,10 @@ func (r *report) tables() string {
 	}
 	b.WriteString("### Closed loop, non-stream (wrk)\n\n")
 	b.WriteString(table(head, rows))
+	if r.Params.FloorRounds > 0 {
+		fmt.Fprintf(&b, "\n`floor-c1`: %s, each round every target in turn after a wait for quiet; a row merges its target's slices, its percentiles exact over all its requests and without wrk's coordinated-omission correction (`closed-c32`'s are wrk's own, with it).\n",
+			r.Params.floorHow())
+	}
 	b.WriteString("\n")
 
 	head = []string{"scenario", "target", "sent", "rate/s", "ok", "err", "TTFB p50", "TTFB p99", "+TTFB p50", "+TTFB p99", "total p50", "total p99", "events", "CPU µs/req", "RSS max MB"}

@@ -23,6 +23,10 @@ type scenario struct {
 	rate  float64
 	conns int
 	n     int // soak: concurrent streams
+	// rounds: run in this many interleaved rounds, a slice of
+	// params.floorSlice per target in each (floor-c1; floor.go says why);
+	// 0: one run of the whole duration per target.
+	rounds int
 }
 
 func scenarios(p params) []scenario {
@@ -31,7 +35,7 @@ func scenarios(p params) []scenario {
 		out = append(out, scenario{id: fmt.Sprintf("open-%g", r), kind: "open", rate: r})
 	}
 	out = append(out, scenario{id: fmt.Sprintf("closed-c%d", p.Conns), kind: "closed", conns: p.Conns})
-	out = append(out, scenario{id: "floor-c1", kind: "closed", conns: 1})
+	out = append(out, scenario{id: "floor-c1", kind: "closed", conns: 1, rounds: p.FloorRounds})
 	for _, r := range p.StreamRates {
 		out = append(out, scenario{id: fmt.Sprintf("stream-%g", r), kind: "stream", rate: r})
 	}
@@ -157,14 +161,19 @@ func runOpen(ctx context.Context, l *lab, t *target, sc scenario, res *scenarioR
 }
 
 // runClosed is a closed-loop scenario with wrk (conns connections, each
-// sending its next request when the previous answer is in).
+// sending its next request when the previous answer is in). A scenario in
+// rounds runs one slice and keeps its histogram, to be merged.
 func runClosed(ctx context.Context, l *lab, t *target, sc scenario, res *scenarioResult) int {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		res.Status, res.Note = "unavailable", "wrk is not installed"
 		return 0
 	}
 	threads := min(sc.conns, 2)
-	w, line, err := runWrk(ctx, filepath.Join(l.root, "bench", "wrk", "chat.lua"), t.request(false), sc.conns, threads, l.p.Duration)
+	d, slice := l.p.Duration, sc.rounds > 0
+	if slice {
+		d = l.p.floorSlice()
+	}
+	w, line, err := runWrk(ctx, filepath.Join(l.root, "bench", "wrk", "chat.lua"), t.request(false), sc.conns, threads, d, slice)
 	res.Command = line
 	if err != nil {
 		res.Status, res.Note = "failed", err.Error()
@@ -181,6 +190,13 @@ func runClosed(ctx context.Context, l *lab, t *target, sc scenario, res *scenari
 	}
 	us := func(v int64) float64 { return float64(v) / 1000 }
 	res.Latency = pcts{Mean: w.LatencyUS.Mean / 1000, P50: us(w.LatencyUS.P50), P90: us(w.LatencyUS.P90), P99: us(w.LatencyUS.P99), Max: us(w.LatencyUS.Max)}
+	if slice {
+		h, err := w.requestHist(sc.conns)
+		if err != nil {
+			res.Status, res.Note = "failed", err.Error()
+		}
+		res.hist, res.Latency, res.wrkSeconds = h, h.pcts(), float64(w.DurationUS)/1e6
+	}
 	return res.Sent
 }
 
@@ -401,7 +417,7 @@ func versions(root, bin string) map[string]string {
 // commands lists the exact commands of the run, for RESULTS.md.
 func commands(p params) []string {
 	env := []string{}
-	for _, k := range []string{"BENCH_QUICK", "BENCH_TARGETS", "BENCH_SCENARIOS", "BENCH_DURATION", "BENCH_SOAK_SECONDS", "BENCH_SOAK_STEPS",
+	for _, k := range []string{"BENCH_QUICK", "BENCH_TARGETS", "BENCH_SCENARIOS", "BENCH_DURATION", "BENCH_FLOOR_ROUNDS", "BENCH_SOAK_SECONDS", "BENCH_SOAK_STEPS",
 		"BENCH_SOAK_RAMP", "BENCH_NGINX_WORKERS", "BENCH_EXTRA_TARGETS", "BENCH_MAX_IN_FLIGHT", "BENCH_SKIP_MICRO", "BENCH_MOCK_PORT", "BENCH_MOCK_SLOW_PORT"} {
 		if v := os.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
@@ -412,7 +428,9 @@ func commands(p params) []string {
 		"  = make build; bash bench/install.sh; cd bench && go build -o bin/benchrun ./cmd/benchrun && bin/benchrun -root ..",
 		fmt.Sprintf("mock-upstream: tollgate mock-upstream --listen 127.0.0.1:PORT --reply-tokens %d   (fast)", replyTokens),
 		fmt.Sprintf("mock-upstream: tollgate mock-upstream --listen 127.0.0.1:PORT --reply-tokens %d --tps 10   (slow, soak)", p.soakTokens()),
-		fmt.Sprintf("closed loop: wrk -t 2 -c %d -d %ds --timeout 10s --latency -s bench/wrk/chat.lua URL   (c=1: -t 1 -c 1)", p.Conns, int(p.Duration.Seconds())),
+		fmt.Sprintf("closed loop: wrk -t 2 -c %d -d %ds --timeout 10s --latency -s bench/wrk/chat.lua URL", p.Conns, int(p.Duration.Seconds())),
+		fmt.Sprintf("floor-c1: wrk -t 1 -c 1 -d %ds (same options, BENCH_HIST=1), %s: each round every target in turn, each target's slices merged (exact percentiles over all its requests)",
+			int(p.floorSlice().Seconds()), p.floorHow()),
 		fmt.Sprintf("open loop and streams: vegeta library in benchrun, constant rate, exact count (rate x %gs), up to %d in flight", p.Duration.Seconds(), p.MaxWorkers),
 		"request (non-stream): " + string(chatBody(benchModel, nonStreamMax, false)),
 		"request (stream):     " + string(chatBody(benchModel, streamTokens, true)),
