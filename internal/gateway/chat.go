@@ -61,8 +61,8 @@ type exchange struct {
 	ttfb     time.Duration
 	overhead time.Duration // frozen when the response headers go out
 	// latency is frozen when the response is complete (settleLater): the
-	// settler runs up to settleEvery later, and what it reports must not
-	// count its own wait.
+	// settle runs once the response is flushed, or up to settleEvery later
+	// (the settler), and what it reports must not count that wait.
 	latency time.Duration
 
 	usage   *wire.Usage
@@ -117,7 +117,7 @@ func (g *Gateway) chat(c *call, who caller) error {
 		g.serveStream(c, x, body)
 		return nil
 	}
-	defer g.settleLater(x)
+	defer g.settleLater(c, x)
 	if err != nil {
 		return x.fail(err)
 	}
@@ -152,14 +152,14 @@ func (x *exchange) inspectChat(body []byte) error {
 // serveStream runs a stream request's pipeline as a coroutine (see
 // streamBody) and returns when the response is ready to go out: committed to
 // a stream, or complete (an error, before anything was sent). At the
-// pipeline's end, once the client has every event, the request goes to the
-// settler, so that the end of the body does not wait for it.
+// pipeline's end, once the client has every event, the request is left to
+// be settled after the end of the body went out (settleLater).
 func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
 	c.stream = &streamBody{}
 	c.stream.runStream(func() {
 		// Deferred calls run last first: the call ends, then the request
 		// goes to be settled.
-		defer g.settleLater(x)
+		defer g.settleLater(c, x)
 		defer g.finish(c)
 		defer g.recoverPanic(c, x)
 		err := x.fail(g.serve(c, x, body, config.TypeChat))
@@ -172,11 +172,17 @@ func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
 	}
 }
 
-// settleLater hands x to the settler: the server writes the response only
-// after the handler returns, and the client should not wait for the ledger,
-// the metrics and the log line. Close waits for it.
-func (g *Gateway) settleLater(x *exchange) {
+// settleLater has x settled once its response has gone out: the server
+// writes the response only after the handler returns (or, for a stream,
+// ends it after the pipeline), and the client should not wait for the
+// ledger, the metrics and the log line. The connection's own goroutine
+// settles it when the response is flushed (afterResponse); what no
+// connection of the server carries goes to the settler. Close waits for it.
+func (g *Gateway) settleLater(c *call, x *exchange) {
 	x.latency = time.Since(x.start)
+	if g.after.put(c.fc.Conn(), x) {
+		return
+	}
 	g.settler.push(x)
 }
 
@@ -192,7 +198,7 @@ func (g *Gateway) WaitSettled() {
 
 func (g *Gateway) embeddings(c *call, who caller) error {
 	x, body, err := g.receive(c, provider.Embeddings, who, (*exchange).inspectEmbeddings)
-	defer g.settleLater(x)
+	defer g.settleLater(c, x)
 	if err != nil {
 		return x.fail(err)
 	}

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/valyala/fasthttp"
 )
 
 func chatParams(model, prompt string) openai.ChatCompletionNewParams {
@@ -304,5 +306,57 @@ func TestLatencyEndsWithTheResponse(t *testing.T) {
 		if got := l["latency_ms"].(float64); got > client || got <= 0 {
 			t.Errorf("request %s: latency_ms %.3f, client measured %.3f ms (stream %v)", id, got, client, l["stream"])
 		}
+	}
+}
+
+// TestSettledByTheConnection: a request that came over a connection is
+// settled by that connection's goroutine once its response went out, not
+// handed to the settler (whose ticks wake a thread); a request handled
+// without a connection of the server still is, and nothing is left
+// unsettled either way.
+func TestSettledByTheConnection(t *testing.T) {
+	s := startStack(t)
+	c := s.client()
+	for i := range 9 {
+		if i%3 != 2 {
+			if _, err := c.Chat.Completions.New(context.Background(), chatParams("m1", "hi")); err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			continue
+		}
+		st := c.Chat.Completions.NewStreaming(context.Background(), chatParams("m1", "hi"))
+		for st.Next() {
+		}
+		if err := st.Err(); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	// A bad request is settled the same way: it has a ledger record too.
+	if code, _, _ := s.post(t, "/v1/chat/completions", `{"model":`); code != http.StatusBadRequest {
+		t.Fatalf("malformed body: status %d", code)
+	}
+	if n := len(s.logLines(t)); n != 10 {
+		t.Fatalf("%d log lines for 10 requests", n)
+	}
+	if n := s.gw.SettlerSettled(); n != 0 {
+		t.Errorf("the settler settled %d of 10 requests that came over connections, want 0", n)
+	}
+
+	var fc fasthttp.RequestCtx
+	var req fasthttp.Request
+	fc.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	fc.Request.Header.SetMethod(http.MethodPost)
+	fc.Request.SetRequestURI("/v1/chat/completions")
+	fc.Request.Header.Set("Authorization", "Bearer "+masterKey)
+	fc.Request.SetBodyString(`{"model":"m1","messages":[{"role":"user","content":"hi"}]}`)
+	s.gw.Server().Handler(&fc)
+	if fc.Response.StatusCode() != http.StatusOK {
+		t.Fatalf("in-process request: status %d: %s", fc.Response.StatusCode(), fc.Response.Body())
+	}
+	if n := len(s.logLines(t)); n != 11 {
+		t.Fatalf("%d log lines for 11 requests", n)
+	}
+	if n := s.gw.SettlerSettled(); n != 1 {
+		t.Errorf("the settler settled %d requests, want the 1 handled without a connection", n)
 	}
 }

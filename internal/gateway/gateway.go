@@ -114,7 +114,8 @@ type Gateway struct {
 	provKeys   *providerKeys
 	departures *departures
 	settler    *settler
-	requests   atomic.Uint64 // API calls so far, for trimWhenIdle
+	after      *afterResponse // settles on the connection's goroutine once the response is out
+	requests   atomic.Uint64  // API calls so far, for trimWhenIdle
 	// metricsHandler serves /metrics on the API port (ServeMetrics).
 	metricsHandler fasthttp.RequestHandler
 	// softWarned remembers "team@period" once its soft threshold was logged.
@@ -192,6 +193,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.departures = newDepartures()
 	g.bg.Go(g.departures.run)
 	g.settler = newSettler(g.departures.stop)
+	g.after = newAfterResponse()
 	g.bg.Go(func() { g.settler.run(g.settleFunc) })
 	if err := g.Reload(cfg); err != nil {
 		g.Close(context.Background())
@@ -303,6 +305,7 @@ func (g *Gateway) Drain() { g.draining.Store(true) }
 
 // Close stops what New started.
 func (g *Gateway) Close(ctx context.Context) error {
+	g.settleLeft()
 	g.WaitSettled()
 	g.closeOnce.Do(func() { close(g.departures.stop) })
 	g.bg.Wait()

@@ -59,6 +59,7 @@ func (g *Gateway) Server() *fasthttp.Server {
 		IdleTimeout:           idleTimeout,
 		CloseOnShutdown:       true,
 		Logger:                fasthttpLogger{g},
+		ConnState:             g.connState,
 	}
 }
 

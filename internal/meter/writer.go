@@ -149,6 +149,7 @@ type Writer struct {
 	journal                          string // "" when spilling is off
 
 	queue    chan Record
+	full     chan struct{} // cap 1: the queue holds a batch; wakes the goroutine waiting out Interval
 	stopping chan struct{} // closed when Close begins: wakes Appends blocked on a full queue
 	drain    chan struct{} // closed once no Append can run: the goroutine writes everything and exits
 	done     chan struct{} // closed when the goroutine has exited
@@ -202,6 +203,7 @@ func NewWriter(st LedgerStore, opts WriterOptions) (*Writer, error) {
 		drain:        make(chan struct{}),
 		done:         make(chan struct{}),
 		jKick:        make(chan struct{}, 1),
+		full:         make(chan struct{}, 1),
 	}
 	l := &loop{w: w, batch: make([]Record, 0, w.batch)}
 	if w.journal != "" {
@@ -236,10 +238,22 @@ func (w *Writer) Append(ctx context.Context, r Record) error {
 	select {
 	case w.queue <- r:
 		w.appended.Add(1)
+		w.kickWhenFull()
 		return nil
 	default:
 	}
 	return w.appendSlow(ctx, r) // by value: &r must not make the fast path allocate
+}
+
+// kickWhenFull wakes the goroutine when the queue holds a whole batch: it
+// stops receiving once it has records waiting for Interval (runSafe).
+func (w *Writer) kickWhenFull() {
+	if len(w.queue) >= w.batch {
+		select {
+		case w.full <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // appendSlow handles a full queue; w.mu is held shared.
@@ -263,6 +277,7 @@ func (w *Writer) appendSlow(ctx context.Context, r Record) error {
 	select {
 	case w.queue <- r:
 		w.appended.Add(1)
+		w.kickWhenFull()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("usage ledger queue full: %w", ctx.Err())
@@ -395,9 +410,18 @@ func (l *loop) runSafe(ctx context.Context) (exited bool) {
 			}
 			continue
 		}
+		// The first record wakes the goroutine; the rest of the batch
+		// waits out Interval in the queue (or until it holds a whole
+		// batch: kickWhenFull) rather than waking it one by one, a thread
+		// wake-up each when requests come one at a time.
+		queue := w.queue
+		if len(l.batch) > 0 {
+			queue = nil
+		}
 		select {
-		case r := <-w.queue:
+		case r := <-queue:
 			l.add(r)
+		case <-w.full:
 		case <-l.timer.C:
 			l.due = true
 		case <-w.jKick:

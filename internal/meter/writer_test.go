@@ -316,6 +316,42 @@ func TestWriterFlushesWithinInterval(t *testing.T) {
 	t.Logf("written after %v (Interval 20ms)", time.Since(start))
 }
 
+// TestWriterWritesAFullBatchAtOnce: once it holds a record waiting out
+// Interval, the goroutine stops taking records one by one from the queue
+// (each would wake it), so a queue that fills a batch must wake it: with an
+// Interval of an hour, a batch is written at once, and the rest waits.
+func TestWriterWritesAFullBatchAtOnce(t *testing.T) {
+	checkNoLeak(t)
+	st := &fakeLedger{}
+	w := newTestWriter(t, st, WriterOptions{Interval: time.Hour, Batch: 8})
+	defer mustClose(t, w)
+	if err := w.Append(t.Context(), testRecord(0)); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	start := time.Now()
+	for len(w.queue) > 0 { // the goroutine took it and waits out Interval
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the first record was not taken from the queue in 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i <= 8; i++ {
+		if err := w.Append(t.Context(), testRecord(i)); err != nil {
+			t.Fatalf("Append: %v", err)
+		}
+	}
+	for st.count() < 8 {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("%d of a full batch of 8 written 5s after Append (Interval 1h)", st.count())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := st.count(); n != 8 {
+		t.Fatalf("%d records written; the 9th should wait for Interval or Close", n)
+	}
+}
+
 // TestWriterAppendNeverWaitsForStore: with a journal, every Append returns
 // while the store is stuck, and nothing is lost once it comes back.
 func TestWriterAppendNeverWaitsForStore(t *testing.T) {
