@@ -149,7 +149,8 @@ type Writer struct {
 	journal                          string // "" when spilling is off
 
 	queue    chan Record
-	full     chan struct{} // cap 1: the queue holds a batch; wakes the goroutine waiting out Interval
+	full     chan struct{} // cap 1: the queue holds kickAt records; wakes the goroutine waiting out Interval
+	kickAt   int           // a batch, or half the queue if that is less
 	stopping chan struct{} // closed when Close begins: wakes Appends blocked on a full queue
 	drain    chan struct{} // closed once no Append can run: the goroutine writes everything and exits
 	done     chan struct{} // closed when the goroutine has exited
@@ -205,6 +206,7 @@ func NewWriter(st LedgerStore, opts WriterOptions) (*Writer, error) {
 		jKick:        make(chan struct{}, 1),
 		full:         make(chan struct{}, 1),
 	}
+	w.kickAt = max(min(w.batch, cap(w.queue)/2), 1)
 	l := &loop{w: w, batch: make([]Record, 0, w.batch)}
 	if w.journal != "" {
 		if err := w.openJournal(l); err != nil {
@@ -245,10 +247,12 @@ func (w *Writer) Append(ctx context.Context, r Record) error {
 	return w.appendSlow(ctx, r) // by value: &r must not make the fast path allocate
 }
 
-// kickWhenFull wakes the goroutine when the queue holds a whole batch: it
-// stops receiving once it has records waiting for Interval (runSafe).
+// kickWhenFull wakes the goroutine when the queue holds a whole batch (or
+// is half full, should the queue be the smaller): it stops receiving once
+// it has records waiting out Interval (runSafe), and a full queue would
+// make Append spill or block.
 func (w *Writer) kickWhenFull() {
-	if len(w.queue) >= w.batch {
+	if len(w.queue) >= w.kickAt {
 		select {
 		case w.full <- struct{}{}:
 		default:

@@ -352,6 +352,38 @@ func TestWriterWritesAFullBatchAtOnce(t *testing.T) {
 	}
 }
 
+// TestWriterSmallQueueNeverFills: a queue smaller than a batch must not
+// fill up while the goroutine waits out Interval (Append would block, or
+// spill): the goroutine is woken when it is half full and takes what it holds.
+func TestWriterSmallQueueNeverFills(t *testing.T) {
+	checkNoLeak(t)
+	st := &fakeLedger{}
+	w := newTestWriter(t, st, WriterOptions{Interval: time.Hour, Batch: 1024, Queue: 8})
+	defer mustClose(t, w)
+	if err := w.Append(t.Context(), testRecord(0)); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+	start := time.Now()
+	for len(w.queue) > 0 {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the first record was not taken from the queue in 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := 1; i <= 40; i++ {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		err := w.Append(ctx, testRecord(i))
+		cancel()
+		if err != nil {
+			t.Fatalf("Append %d with a queue of 8 and an Interval of 1h: %v", i, err)
+		}
+	}
+	mustClose(t, w)
+	if n := st.count(); n != 41 {
+		t.Fatalf("%d of 41 records written after Close", n)
+	}
+}
+
 // TestWriterAppendNeverWaitsForStore: with a journal, every Append returns
 // while the store is stuck, and nothing is lost once it comes back.
 func TestWriterAppendNeverWaitsForStore(t *testing.T) {
