@@ -335,11 +335,17 @@ func TestSettledByTheConnection(t *testing.T) {
 	if code, _, _ := s.post(t, "/v1/chat/completions", `{"model":`); code != http.StatusBadRequest {
 		t.Fatalf("malformed body: status %d", code)
 	}
-	if n := len(s.logLines(t)); n != 10 {
-		t.Fatalf("%d log lines for 10 requests", n)
+	// So is one whose connection closes after the response (fasthttp's
+	// loop ends without reporting the connection idle).
+	if code, _, b := s.post(t, "/v1/chat/completions", `{"model":"m1","messages":[{"role":"user","content":"hi"}]}`,
+		"Connection", "close"); code != http.StatusOK {
+		t.Fatalf("request with Connection: close: status %d: %s", code, b)
+	}
+	if n := len(s.logLines(t)); n != 11 {
+		t.Fatalf("%d log lines for 11 requests", n)
 	}
 	if n := s.gw.SettlerSettled(); n != 0 {
-		t.Errorf("the settler settled %d of 10 requests that came over connections, want 0", n)
+		t.Errorf("the settler settled %d of 11 requests that came over connections, want 0", n)
 	}
 
 	var fc fasthttp.RequestCtx
@@ -353,8 +359,8 @@ func TestSettledByTheConnection(t *testing.T) {
 	if fc.Response.StatusCode() != http.StatusOK {
 		t.Fatalf("in-process request: status %d: %s", fc.Response.StatusCode(), fc.Response.Body())
 	}
-	if n := len(s.logLines(t)); n != 11 {
-		t.Fatalf("%d log lines for 11 requests", n)
+	if n := len(s.logLines(t)); n != 12 {
+		t.Fatalf("%d log lines for 12 requests", n)
 	}
 	if n := s.gw.SettlerSettled(); n != 1 {
 		t.Errorf("the settler settled %d requests, want the 1 handled without a connection", n)
