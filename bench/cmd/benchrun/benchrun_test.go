@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -615,4 +616,137 @@ func TestFlushCheckCappedTarget(t *testing.T) {
 			t.Errorf("note %q lacks %q", c.Note, want)
 		}
 	}
+}
+
+// With BENCH_OPEN_ROUNDS > 1 the open-loop and stream scenarios run in
+// rounds, each round every target in turn, like floor-c1; with 1 they
+// run whole, in the old order.
+func TestScheduleOpenRounds(t *testing.T) {
+	p := params{Rates: []float64{500}, StreamRates: []float64{100}, Conns: 32, OpenRounds: 2, scenarios: []string{"open", "stream"}}
+	targets := []*target{{Name: "direct"}, {Name: "nginx"}}
+	names := func(steps []step) []string {
+		var out []string
+		for _, s := range steps {
+			out = append(out, s.sc.id+s.roundLabel()+"/"+s.t.Name)
+		}
+		return out
+	}
+	want := []string{"open-500 round 1/2/direct", "open-500 round 1/2/nginx", "open-500 round 2/2/direct", "open-500 round 2/2/nginx",
+		"stream-100 round 1/2/direct", "stream-100 round 1/2/nginx", "stream-100 round 2/2/direct", "stream-100 round 2/2/nginx"}
+	steps := schedule(p, targets)
+	if got := names(steps); !slices.Equal(got, want) {
+		t.Errorf("schedule =\n%v\nwant\n%v", got, want)
+	}
+	if !steps[1].sameRound(steps[0]) || steps[2].sameRound(steps[1]) || steps[4].sameRound(steps[3]) {
+		t.Errorf("rounds: %v", names(steps))
+	}
+	p.OpenRounds = 1
+	if got, want := names(schedule(p, targets)), []string{"open-500/direct", "open-500/nginx", "stream-100/direct", "stream-100/nginx"}; !slices.Equal(got, want) {
+		t.Errorf("one round: %v, want %v", got, want)
+	}
+	p = params{Duration: 20 * time.Second, OpenRounds: 5}
+	if p.openSlice() != 4*time.Second || p.openHow() != "5 interleaved rounds of 4 s per target" || p.roundsHow("stream") != p.openHow() {
+		t.Errorf("slice %s, how %q", p.openSlice(), p.openHow())
+	}
+	if cmds := strings.Join(commands(p), "\n"); !strings.Contains(cmds, "in flight; 5 interleaved rounds of 4 s per target") {
+		t.Errorf("commands do not say how the open loop ran:\n%s", cmds)
+	}
+	if p.OpenRounds = 3; p.openHow() != "3 interleaved rounds of 6.667 s per target" {
+		t.Errorf("how %q", p.openHow())
+	}
+}
+
+// A target's open-loop slices make the row one run over all their
+// samples would: percentiles, TTFB, events, errors, overhead header,
+// rates from the summed spans; CPU time adds up.
+func TestMergeOpenSlices(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var all []sample
+	var parts []scenarioResult
+	var whole openLoop
+	for i := range 3 {
+		var loop openLoop
+		for range 200 + 50*i {
+			s := sample{latency: time.Duration(1e6 + r.Int64N(9e6)), ttfb: time.Duration(5e5 + r.Int64N(2e6)), code: 200, events: 23 + r.IntN(2), done: true, overhead: r.Float64()}
+			if r.IntN(50) == 0 {
+				s.code, s.err = 502, "502 Bad Gateway"
+			}
+			loop.samples = append(loop.samples, s)
+		}
+		loop.sends, loop.sendSpan, loop.elapsed, loop.peakOpen = len(loop.samples)-1, 2*time.Second, 2100*time.Millisecond, int64(5+i)
+		res := scenarioResult{Scenario: "stream-100", Kind: "stream", Target: "nginx", Status: "ok", Command: "vegeta (library): 100 req/s, 200 requests, max 5000 in flight", CPUSeconds: 0.5}
+		res.openStats(loop, 100)
+		res.loop = loop
+		parts = append(parts, res)
+		all = append(all, loop.samples...)
+		whole.sends += loop.sends
+		whole.sendSpan += loop.sendSpan
+		whole.elapsed += loop.elapsed
+		whole.peakOpen = max(whole.peakOpen, loop.peakOpen)
+	}
+	whole.samples = all
+	one := scenarioResult{Scenario: "stream-100", Kind: "stream", Target: "nginx", Status: "ok"}
+	one.openStats(whole, 100)
+	m := mergeSlices(parts, "3 interleaved rounds of 2 s per target")
+	if m.Latency != one.Latency || *m.TTFB != *one.TTFB || m.EventsP50 != one.EventsP50 || m.Latency != percentiles(count(all, true, streamTokens).lat) {
+		t.Errorf("merged latency %+v TTFB %+v events %d, want %+v %+v %d", m.Latency, *m.TTFB, m.EventsP50, one.Latency, *one.TTFB, one.EventsP50)
+	}
+	if m.Sent != len(all) || m.OK != one.OK || m.Errors != one.Errors || m.Errors == 0 || m.FirstError != "502 Bad Gateway" {
+		t.Errorf("counts: %d sent %d ok %d errors (%q), want %d %d %d", m.Sent, m.OK, m.Errors, m.FirstError, len(all), one.OK, one.Errors)
+	}
+	if m.RateAchieved != one.RateAchieved || m.ThroughputRPS != one.ThroughputRPS || m.PeakOpen != 7 || m.RateTarget != 100 || m.Saturated != one.Saturated {
+		t.Errorf("rates %g %g peak %d target %g saturated %v, want %g %g 7 100 %v", m.RateAchieved, m.ThroughputRPS, m.PeakOpen, m.RateTarget, m.Saturated, one.RateAchieved, one.ThroughputRPS, one.Saturated)
+	}
+	if m.OverheadHdrMeanMs == nil || math.Abs(*m.OverheadHdrMeanMs-*one.OverheadHdrMeanMs) > 1e-12 || m.OverheadHdrN != one.OverheadHdrN {
+		t.Errorf("overhead header: %v over %d", m.OverheadHdrMeanMs, m.OverheadHdrN)
+	}
+	if m.CPUSeconds != 1.5 || math.Abs(m.CPUPerReqUs-1.5/float64(len(all))*1e6) > 1e-9 {
+		t.Errorf("CPU %g s, %g µs/req", m.CPUSeconds, m.CPUPerReqUs)
+	}
+	if !strings.HasSuffix(m.Command, "; 3 interleaved rounds of 2 s per target") || m.loop.samples != nil {
+		t.Errorf("command %q, %d samples kept", m.Command, len(m.loop.samples))
+	}
+	// A target that never started: one skipped row, no numbers.
+	skip := scenarioResult{Scenario: "open-500", Kind: "open", Target: "portkey", Status: "skipped", Note: "unavailable: not installed"}
+	if m := mergeSlices([]scenarioResult{skip, skip}, "x"); m.Status != "skipped" || m.Saturated || m.Sent != 0 || m.Note != skip.Note {
+		t.Errorf("skipped: %+v", m)
+	}
+}
+
+// A target's slices share one transport: the second slice reuses the
+// first's connections instead of opening as many again.
+func TestAttackKeepsConnections(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(20 * time.Millisecond) // a few requests in flight at once
+		_, _ = io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	req := request{url: srv.URL, body: []byte("{}"), header: http.Header{}}
+	ctx := context.Background()
+	pt := newProbeTransport(100)
+	defer pt.base.CloseIdleConnections()
+	first := attack(ctx, pt, req, 200, 100, 5*time.Second, 100, nil)
+	c1 := conns.Load()
+	second := attack(ctx, pt, req, 200, 100, 5*time.Second, 100, nil)
+	c2 := conns.Load()
+	if len(first.samples) != 100 || len(second.samples) != 100 || first.peakOpen < 2 || second.peakOpen < 2 || second.peakOpen > 100 {
+		t.Fatalf("samples %d and %d, peaks %d and %d", len(first.samples), len(second.samples), first.peakOpen, second.peakOpen)
+	}
+	if c1 < 2 || c2-c1 > c1/2 {
+		t.Errorf("connections: %d in the first slice, %d more in the second; want few more", c1, c2-c1)
+	}
+	// Without a shared transport every attack dials anew.
+	attack(ctx, nil, req, 200, 100, 5*time.Second, 100, nil)
+	if c3 := conns.Load(); c3-c2 < 2 {
+		t.Errorf("a fresh transport opened %d connections", c3-c2)
+	}
+	t.Logf("connections: %d, then %d more with the same transport, %d with a new one", c1, c2-c1, conns.Load()-c2)
 }

@@ -10,6 +10,14 @@ package main
 // requests are spread over the same minutes. Each target's slices are then
 // merged into one row, its percentiles exact over all its requests (from
 // wrk's histograms, not averages of per-slice percentiles).
+//
+// The open-loop and stream scenarios run in rounds too (BENCH_OPEN_ROUNDS,
+// 5 in a full run): their verdicts, tollgate-full's added latency and TTFB
+// over nginx's, compared targets measured 20 s windows apart and flipped
+// between runs of one build. A target's slices share one transport
+// (runner.probe), so that each slice after the first reuses the
+// connections of the ones before rather than paying for new ones; its
+// row is computed from all its slices' samples as one run's would be.
 
 import (
 	"cmp"
@@ -94,28 +102,72 @@ func (p params) floorHow() string {
 	return fmt.Sprintf("%d interleaved rounds of %g s per target", p.FloorRounds, p.floorSlice().Seconds())
 }
 
+// openSlice is a target's share of an open-loop scenario in one round:
+// the duration over the rounds, to the millisecond.
+func (p params) openSlice() time.Duration {
+	return (p.Duration / time.Duration(max(p.OpenRounds, 1))).Round(time.Millisecond)
+}
+
+// openHow says how the open-loop scenarios were run, for their rows.
+func (p params) openHow() string {
+	return fmt.Sprintf("%d interleaved rounds of %g s per target", p.OpenRounds, p.openSlice().Seconds())
+}
+
+// openHowCmd is openHow for the report's commands: empty without rounds.
+func (p params) openHowCmd() string {
+	if p.OpenRounds <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("; %s (rate x %gs each), a target's connections kept from one slice to the next, its slices' samples merged", p.openHow(), p.openSlice().Seconds())
+}
+
+// roundsHow is floorHow or openHow, by the scenario's kind.
+func (p params) roundsHow(kind string) string {
+	if kind == "closed" {
+		return p.floorHow()
+	}
+	return p.openHow()
+}
+
 // statusRank orders the statuses from best to worst.
 var statusRank = map[string]int{"ok": 0, "skipped": 1, "unavailable": 2, "failed": 3}
 
-// mergeSlices makes one row of a target's slices of floor-c1, in the
-// order they ran. how (params.floorHow) is added to the command.
+// mergeSlices makes one row of a target's slices of a scenario in rounds,
+// in the order they ran. how (params.roundsHow) is added to the command.
+// floor-c1's latency is its slices' histograms added up; an open-loop
+// scenario's row is computed from its slices' samples as one run's is.
 func mergeSlices(parts []scenarioResult, how string) scenarioResult {
 	first := parts[0]
 	m := scenarioResult{Scenario: first.Scenario, Kind: first.Kind, Target: first.Target, Status: "ok", RSSBeforeMB: first.RSSBeforeMB}
 	var hs []hist
 	var notes []string
+	var rate float64
 	for _, s := range parts {
 		m.add(s)
 		if m.Command == "" && s.Command != "" {
 			m.Command = s.Command + "; " + how
 		}
 		hs, notes = append(hs, s.hist), append(notes, s.Note)
+		m.loop.samples = append(m.loop.samples, s.loop.samples...)
+		m.loop.elapsed += s.loop.elapsed
+		m.loop.sendSpan += s.loop.sendSpan
+		m.loop.sends += s.loop.sends
+		m.loop.peakOpen = max(m.loop.peakOpen, s.loop.peakOpen)
+		rate = max(rate, s.RateTarget)
 	}
-	m.hist = mergeHists(hs...)
-	m.Latency = m.hist.pcts()
 	m.Note = mergeNotes(notes)
-	if m.wrkSeconds > 0 {
-		m.ThroughputRPS = float64(m.OK) / m.wrkSeconds
+	switch {
+	case m.Kind == "open" || m.Kind == "stream":
+		if m.Command != "" { // some slice ran
+			m.openStats(m.loop, rate)
+		}
+		m.loop = openLoop{}
+	default:
+		m.hist = mergeHists(hs...)
+		m.Latency = m.hist.pcts()
+		if m.wrkSeconds > 0 {
+			m.ThroughputRPS = float64(m.OK) / m.wrkSeconds
+		}
 	}
 	if m.Sent > 0 {
 		m.CPUPerReqUs = m.CPUSeconds / float64(m.Sent) * 1e6

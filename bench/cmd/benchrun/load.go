@@ -162,16 +162,22 @@ type openLoop struct {
 	samples  []sample
 	elapsed  time.Duration // first request sent to last response received
 	sendSpan time.Duration // first to last request sent
+	sends    int           // intervals between sends in sendSpan: samples - 1 (summed over merged slices)
 	peakOpen int64
 }
 
 // attack sends n requests at rate per second (open loop: each is sent at its
 // scheduled time whatever the state of the others, up to maxWorkers in
 // flight) and collects the results. onTick, when set, runs every second
-// while results come in.
-func attack(ctx context.Context, r request, rate float64, n uint64, timeout time.Duration, maxWorkers uint64, onTick func()) openLoop {
-	pt := newProbeTransport(int(min(maxWorkers, 20000)))
-	defer pt.base.CloseIdleConnections()
+// while results come in. pt, when not nil, is the transport to use and
+// keep open (a scenario's slices share one, so that its connections
+// persist); nil: a new one, closed on return.
+func attack(ctx context.Context, pt *probeTransport, r request, rate float64, n uint64, timeout time.Duration, maxWorkers uint64, onTick func()) openLoop {
+	if pt == nil {
+		pt = newProbeTransport(int(min(maxWorkers, 20000)))
+		defer pt.base.CloseIdleConnections()
+	}
+	pt.peak.Store(pt.inflight.Load()) // this attack's peak
 	client := &http.Client{Transport: pt, Timeout: timeout}
 	workers := uint64(math.Min(math.Max(rate/10, 8), float64(maxWorkers)))
 	atk := vegeta.NewAttacker(
@@ -208,6 +214,7 @@ func attack(ctx context.Context, r request, rate float64, n uint64, timeout time
 			if !ok {
 				out.elapsed = lastEnd.Sub(first)
 				out.sendSpan = lastSent.Sub(first)
+				out.sends = max(len(out.samples)-1, 0)
 				out.peakOpen = pt.peak.Load()
 				return out
 			}

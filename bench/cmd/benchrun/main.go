@@ -60,6 +60,7 @@ type params struct {
 	StreamRates  []float64       `json:"stream_rates"`
 	Conns        int             `json:"closed_conns"`
 	FloorRounds  int             `json:"floor_rounds,omitempty"` // floor-c1's interleaved rounds (floor.go); 0 in runs from before them
+	OpenRounds   int             `json:"open_rounds,omitempty"`  // the open-loop and stream scenarios' rounds (floor.go); 0 or 1: one run per target
 	ReadyRuns    int             `json:"ready_runs"`
 	Benchtime    string          `json:"micro_benchtime"`
 	SkipMicro    bool            `json:"skip_micro"`
@@ -134,19 +135,20 @@ func loadParams() params {
 		// Enough to prove every part of the harness still runs and
 		// produces numbers; nothing to compare.
 		p.Rates, p.StreamRates = []float64{100}, []float64{100}
-		p.Duration, p.SoakSeconds, p.SoakSteps, p.FloorRounds = time.Second, 2, []int{20}, 2
+		p.Duration, p.SoakSeconds, p.SoakSteps, p.FloorRounds, p.OpenRounds = time.Second, 2, []int{20}, 2, 1
 		p.ReadyRuns, p.Benchtime, p.Settle = 1, "1x", 200*time.Millisecond
 	case p.Quick:
-		p.Duration, p.SoakSeconds, p.SoakSteps, p.FloorRounds = 3*time.Second, 5, []int{500}, 3
+		p.Duration, p.SoakSeconds, p.SoakSteps, p.FloorRounds, p.OpenRounds = 3*time.Second, 5, []int{500}, 3, 1
 		p.ReadyRuns, p.Benchtime, p.Settle = 3, "300x", 500*time.Millisecond
 	default:
-		p.Duration, p.SoakSeconds, p.SoakSteps, p.FloorRounds = 20*time.Second, 60, []int{1000, 5000, 10000}, 10
+		p.Duration, p.SoakSeconds, p.SoakSteps, p.FloorRounds, p.OpenRounds = 20*time.Second, 60, []int{1000, 5000, 10000}, 10, 5
 		p.ReadyRuns, p.Benchtime, p.Settle = 5, "3000x", 2*time.Second
 	}
 	if v := envInt("BENCH_DURATION", 0); v > 0 {
 		p.Duration = time.Duration(v) * time.Second
 	}
 	p.FloorRounds = envInt("BENCH_FLOOR_ROUNDS", p.FloorRounds)
+	p.OpenRounds = envInt("BENCH_OPEN_ROUNDS", p.OpenRounds)
 	p.SoakSeconds = envInt("BENCH_SOAK_SECONDS", p.SoakSeconds)
 	if steps := envList("BENCH_SOAK_STEPS"); len(steps) > 0 {
 		p.SoakSteps = nil
@@ -307,12 +309,13 @@ func logf(format string, args ...any) {
 // scenario were 10 minutes apart and their ratio measured the drift as much
 // as the targets. So every target is started first and stays up, then each
 // scenario runs against every target in turn, each run preceded by a wait
-// for quiet (quiet.go); floor-c1 runs in rounds, a slice per target in
+// for quiet (quiet.go); floor-c1 (and the open-loop scenarios, with
+// BENCH_OPEN_ROUNDS) runs in rounds, a slice per target in
 // each, with one wait per round so that its slices are back to back
 // (floor.go). Every target is stopped on return, including when ctx is
 // cancelled (Ctrl-C).
 func runTargets(ctx context.Context, l *lab, targets []*target, rep *report) {
-	r := &runner{l: l, rep: rep, down: map[*target]why{}, slices: map[*target][]scenarioResult{}}
+	r := &runner{l: l, rep: rep, down: map[*target]why{}, slices: map[*target][]scenarioResult{}, probes: map[*target]*probeTransport{}}
 	defer r.stopAll()
 	for _, t := range targets {
 		if ctx.Err() != nil {
@@ -359,8 +362,11 @@ type runner struct {
 	rep     *report
 	started []*target
 	down    map[*target]why
-	// slices holds each target's slices of floor-c1 until its last round.
+	// slices holds each target's slices of a scenario in rounds until its
+	// last round; probes, an open-loop scenario's transport, so that its
+	// connections persist from one slice to the next.
 	slices map[*target][]scenarioResult
+	probes map[*target]*probeTransport
 }
 
 // why a target's scenarios are not run: it did not start, or its process
@@ -426,7 +432,7 @@ func (r *runner) waitQuiet(ctx context.Context, s step) quietResult {
 func (r *runner) measure(ctx context.Context, s step, q quietResult) scenarioResult {
 	t, sc := s.t, s.sc
 	logf("target %s: %s%s", t.Name, sc.id, s.roundLabel())
-	res := runScenario(ctx, r.l, t, sc)
+	res := runScenario(ctx, r.l, t, sc, r.probe(s))
 	if err := t.exited(); err != nil {
 		res.Status, res.Note = "failed", "the target exited during this scenario: "+err.Error()
 		r.fell(t, sc, true, err)
@@ -453,10 +459,27 @@ func (r *runner) record(s step, res scenarioResult) {
 	}
 }
 
+// probe is the transport of s: for a slice of an open-loop scenario, its
+// target's, made at its first slice and kept to its last (merge); nil
+// otherwise (attack makes one of its own).
+func (r *runner) probe(s step) *probeTransport {
+	if s.round == 0 || (s.sc.kind != "open" && s.sc.kind != "stream") {
+		return nil
+	}
+	if r.probes[s.t] == nil {
+		r.probes[s.t] = newProbeTransport(int(min(r.l.p.MaxWorkers, 20000)))
+	}
+	return r.probes[s.t]
+}
+
 func (r *runner) merge(t *target) {
 	parts := r.slices[t]
-	m := mergeSlices(parts, r.l.p.floorHow())
+	m := mergeSlices(parts, r.l.p.roundsHow(parts[0].Kind))
 	delete(r.slices, t)
+	if pt := r.probes[t]; pt != nil {
+		pt.base.CloseIdleConnections()
+		delete(r.probes, t)
+	}
 	logf("target %s: %s, %d slices merged: %s", t.Name, m.Scenario, len(parts), m.brief())
 	r.rep.Results = append(r.rep.Results, m)
 }
@@ -483,7 +506,8 @@ func (s step) roundLabel() string {
 
 // schedule is the order of the measurements: scenario-major, the scenarios
 // in their usual order, the targets in theirs within each. A scenario in
-// rounds (floor-c1) is its rounds one after another, each a slice per
+// rounds (floor-c1, and the open-loop and stream scenarios when
+// BENCH_OPEN_ROUNDS > 1) is its rounds one after another, each a slice per
 // target in the targets' order.
 func schedule(p params, targets []*target) []step {
 	var out []step

@@ -52,10 +52,12 @@ type scenarioResult struct {
 	MaxGapP50Ms float64 `json:"max_event_gap_p50_ms,omitempty"`
 	MaxGapMaxMs float64 `json:"max_event_gap_max_ms,omitempty"`
 
-	// A slice of floor-c1, kept to merge the slices (floor.go): the
-	// latency of every request, and wrk's measured time.
+	// A slice, kept to merge the slices (floor.go): of floor-c1, the
+	// latency of every request and wrk's measured time; of an open-loop
+	// scenario, vegeta's samples and times.
 	hist       hist
 	wrkSeconds float64
+	loop       openLoop
 }
 
 func (r *scenarioResult) fill(t *tally, sent int) {
@@ -439,7 +441,12 @@ func (r *report) tables() string {
 	}
 	b.WriteString("### Open loop, non-stream (fixed rate)\n\n")
 	b.WriteString(table(head, rows))
-	b.WriteString("\n`+p50`/`+p99`: added latency versus direct at the same percentile. `hdr`: mean `x-tollgate-overhead-ms`. `*`: the target fell behind: requests sent late (achieved rate < 95%), errors, or answers completing slower than 90% of the rate (a queue built up).\n\n")
+	b.WriteString("\n`+p50`/`+p99`: added latency versus direct at the same percentile. `hdr`: mean `x-tollgate-overhead-ms`. `*`: the target fell behind: requests sent late (achieved rate < 95%), errors, or answers completing slower than 90% of the rate (a queue built up).\n")
+	if r.Params.OpenRounds > 1 {
+		fmt.Fprintf(&b, "\nOpen-loop and stream scenarios: %s, each round every target in turn after a wait for quiet, a target's connections kept from one slice to the next; a row is computed from all its target's requests.\n",
+			r.Params.openHow())
+	}
+	b.WriteString("\n")
 
 	head = []string{"scenario", "target", "req/s", "ok", "err", "p50 ms", "p90 ms", "p99 ms", "max ms", "+p50 ms", "+p99 ms", "CPU µs/req", "RSS max MB"}
 	rows = nil

@@ -24,20 +24,25 @@ type scenario struct {
 	conns int
 	n     int // soak: concurrent streams
 	// rounds: run in this many interleaved rounds, a slice of
-	// params.floorSlice per target in each (floor-c1; floor.go says why);
-	// 0: one run of the whole duration per target.
+	// params.floorSlice (floor-c1) or params.openSlice (open, stream) per
+	// target in each (floor.go says why); 0: one run of the whole duration
+	// per target.
 	rounds int
 }
 
 func scenarios(p params) []scenario {
 	var out []scenario
+	open := 0
+	if p.OpenRounds > 1 {
+		open = p.OpenRounds
+	}
 	for _, r := range p.Rates {
-		out = append(out, scenario{id: fmt.Sprintf("open-%g", r), kind: "open", rate: r})
+		out = append(out, scenario{id: fmt.Sprintf("open-%g", r), kind: "open", rate: r, rounds: open})
 	}
 	out = append(out, scenario{id: fmt.Sprintf("closed-c%d", p.Conns), kind: "closed", conns: p.Conns})
 	out = append(out, scenario{id: "floor-c1", kind: "closed", conns: 1, rounds: p.FloorRounds})
 	for _, r := range p.StreamRates {
-		out = append(out, scenario{id: fmt.Sprintf("stream-%g", r), kind: "stream", rate: r})
+		out = append(out, scenario{id: fmt.Sprintf("stream-%g", r), kind: "stream", rate: r, rounds: open})
 	}
 	for _, n := range p.SoakSteps {
 		out = append(out, scenario{id: fmt.Sprintf("soak-%d", min(n, p.SoakCap1)), kind: "soak", n: min(n, p.SoakCap1)})
@@ -92,13 +97,14 @@ func validate(ctx context.Context, t *target, l *lab) error {
 // warmUp sends a second of traffic of each kind and ignores it: connection
 // pools, JIT (Node), caches.
 func warmUp(ctx context.Context, t *target, l *lab) {
-	attack(ctx, t.request(false), 200, 200, 30*time.Second, l.p.MaxWorkers, nil)
-	attack(ctx, t.request(true), 50, 50, 30*time.Second, l.p.MaxWorkers, nil)
+	attack(ctx, nil, t.request(false), 200, 200, 30*time.Second, l.p.MaxWorkers, nil)
+	attack(ctx, nil, t.request(true), 50, 50, 30*time.Second, l.p.MaxWorkers, nil)
 }
 
 // runScenario runs sc against t, sampling t's processes (CPU before and
-// after, RSS and goroutines while it runs).
-func runScenario(ctx context.Context, l *lab, t *target, sc scenario) scenarioResult {
+// after, RSS and goroutines while it runs). pt, when not nil, is the
+// transport of an open-loop scenario's slices (runner.probe).
+func runScenario(ctx context.Context, l *lab, t *target, sc scenario, pt *probeTransport) scenarioResult {
 	res := scenarioResult{Scenario: sc.id, Kind: sc.kind, Target: t.Name, Status: "ok"}
 	soak := sc.kind == "soak"
 	pidsOf := func() []int { return t.pids(soak) }
@@ -113,7 +119,7 @@ func runScenario(ctx context.Context, l *lab, t *target, sc scenario) scenarioRe
 	var served int
 	switch sc.kind {
 	case "open", "stream":
-		served = runOpen(ctx, l, t, sc, &res)
+		served = runOpen(ctx, l, t, sc, pt, &res)
 	case "closed":
 		served = runClosed(ctx, l, t, sc, &res)
 	case "soak":
@@ -133,17 +139,33 @@ func runScenario(ctx context.Context, l *lab, t *target, sc scenario) scenarioRe
 }
 
 // runOpen is an open-loop scenario: rate requests per second for the
-// scenario's duration, each sent on schedule whatever the others do.
-func runOpen(ctx context.Context, l *lab, t *target, sc scenario, res *scenarioResult) int {
-	stream := sc.kind == "stream"
-	n := uint64(math.Round(sc.rate * l.p.Duration.Seconds()))
-	out := attack(ctx, t.request(stream), sc.rate, n, 30*time.Second, l.p.MaxWorkers, nil)
+// scenario's duration, each sent on schedule whatever the others do. A
+// scenario in rounds runs one slice, on pt, and keeps its samples, to be
+// merged.
+func runOpen(ctx context.Context, l *lab, t *target, sc scenario, pt *probeTransport, res *scenarioResult) int {
+	d := l.p.Duration
+	if sc.rounds > 0 {
+		d = l.p.openSlice()
+	}
+	n := uint64(math.Round(sc.rate * d.Seconds()))
+	out := attack(ctx, pt, t.request(sc.kind == "stream"), sc.rate, n, 30*time.Second, l.p.MaxWorkers, nil)
 	res.Command = fmt.Sprintf("vegeta (library): %g req/s, %d requests, max %d in flight", sc.rate, n, l.p.MaxWorkers)
+	res.openStats(out, sc.rate)
+	if sc.rounds > 0 {
+		res.loop = out
+	}
+	return len(out.samples)
+}
+
+// openStats fills res from an attack's result: one run's, or a target's
+// slices' put together (mergeSlices).
+func (res *scenarioResult) openStats(out openLoop, rate float64) {
+	stream := res.Kind == "stream"
 	tl := count(out.samples, stream, streamTokens)
 	res.fill(tl, len(out.samples))
-	res.RateTarget = sc.rate
-	if out.sendSpan > 0 && len(out.samples) > 1 {
-		res.RateAchieved = float64(len(out.samples)-1) / out.sendSpan.Seconds()
+	res.RateTarget = rate
+	if out.sendSpan > 0 && out.sends > 0 {
+		res.RateAchieved = float64(out.sends) / out.sendSpan.Seconds()
 	}
 	res.PeakOpen = out.peakOpen
 	if out.elapsed > 0 {
@@ -151,13 +173,12 @@ func runOpen(ctx context.Context, l *lab, t *target, sc scenario, res *scenarioR
 	}
 	// Behind schedule: requests could not be sent on time, some failed, or
 	// answers came back slower than they were asked for (a queue built up).
-	res.Saturated = res.RateAchieved < 0.95*sc.rate || tl.errors > 0 || res.ThroughputRPS < 0.9*sc.rate
+	res.Saturated = res.RateAchieved < 0.95*rate || tl.errors > 0 || res.ThroughputRPS < 0.9*rate
 	if stream {
 		tt := percentiles(tl.ttfb)
 		res.TTFB = &tt
 		res.EventsP50 = medianInt(tl.events)
 	}
-	return len(out.samples)
 }
 
 // runClosed is a closed-loop scenario with wrk (conns connections, each
@@ -210,7 +231,7 @@ func runSoak(ctx context.Context, l *lab, t *target, sc scenario, res *scenarioR
 	}
 	timeout := time.Duration(l.p.SoakSeconds+60) * time.Second
 	ramp := math.Min(l.p.SoakRamp, float64(n))
-	out := attack(ctx, t.soakRequest(l), ramp, uint64(n), timeout, uint64(n)+10, nil)
+	out := attack(ctx, nil, t.soakRequest(l), ramp, uint64(n), timeout, uint64(n)+10, nil)
 	res.Command = fmt.Sprintf("vegeta (library): %d streams opened at %g/s, each %d tokens at 10/s", n, ramp, l.p.soakTokens())
 	tl := count(out.samples, true, l.p.soakTokens())
 	res.fill(tl, len(out.samples))
@@ -417,7 +438,7 @@ func versions(root, bin string) map[string]string {
 // commands lists the exact commands of the run, for RESULTS.md.
 func commands(p params) []string {
 	env := []string{}
-	for _, k := range []string{"BENCH_QUICK", "BENCH_TARGETS", "BENCH_SCENARIOS", "BENCH_DURATION", "BENCH_FLOOR_ROUNDS", "BENCH_SOAK_SECONDS", "BENCH_SOAK_STEPS",
+	for _, k := range []string{"BENCH_QUICK", "BENCH_TARGETS", "BENCH_SCENARIOS", "BENCH_DURATION", "BENCH_FLOOR_ROUNDS", "BENCH_OPEN_ROUNDS", "BENCH_SOAK_SECONDS", "BENCH_SOAK_STEPS",
 		"BENCH_SOAK_RAMP", "BENCH_NGINX_WORKERS", "BENCH_EXTRA_TARGETS", "BENCH_MAX_IN_FLIGHT", "BENCH_SKIP_MICRO", "BENCH_MOCK_PORT", "BENCH_MOCK_SLOW_PORT"} {
 		if v := os.Getenv(k); v != "" {
 			env = append(env, k+"="+v)
@@ -431,7 +452,7 @@ func commands(p params) []string {
 		fmt.Sprintf("closed loop: wrk -t 2 -c %d -d %ds --timeout 10s --latency -s bench/wrk/chat.lua URL", p.Conns, int(p.Duration.Seconds())),
 		fmt.Sprintf("floor-c1: wrk -t 1 -c 1 -d %ds (same options, BENCH_HIST=1), %s: each round every target in turn, each target's slices merged (exact percentiles over all its requests)",
 			int(p.floorSlice().Seconds()), p.floorHow()),
-		fmt.Sprintf("open loop and streams: vegeta library in benchrun, constant rate, exact count (rate x %gs), up to %d in flight", p.Duration.Seconds(), p.MaxWorkers),
+		fmt.Sprintf("open loop and streams: vegeta library in benchrun, constant rate, exact count (rate x %gs), up to %d in flight%s", p.Duration.Seconds(), p.MaxWorkers, p.openHowCmd()),
 		"request (non-stream): " + string(chatBody(benchModel, nonStreamMax, false)),
 		"request (stream):     " + string(chatBody(benchModel, streamTokens, true)),
 	}
