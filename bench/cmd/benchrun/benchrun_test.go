@@ -750,3 +750,26 @@ func TestAttackKeepsConnections(t *testing.T) {
 	}
 	t.Logf("connections: %d, then %d more with the same transport, %d with a new one", c1, c2-c1, conns.Load()-c2)
 }
+
+// The sampler reads the processes every period but scrapes /metrics only
+// every scrapeEvery, and at the first and the last sample: a scrape is
+// load on the target that nginx and direct never carry.
+func TestSamplerSpacesScrapes(t *testing.T) {
+	var scrapes atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := scrapes.Add(1)
+		fmt.Fprintf(w, "# HELP go_goroutines x\ngo_goroutines %d\nprocess_resident_memory_bytes 2097152\n", 10*n)
+	}))
+	defer srv.Close()
+	s := newSampler(func() []int { return []int{os.Getpid()} }, srv.URL, 10*time.Millisecond, 100*time.Millisecond)
+	s.start()
+	time.Sleep(350 * time.Millisecond)
+	s.finish()
+	// About 35 samples; scrapes at the start, every 100 ms (3) and the end.
+	if n := scrapes.Load(); n < 4 || n > 7 {
+		t.Errorf("%d scrapes over 350 ms with a sample every 10 ms and a scrape at most every 100 ms, want 4–7", n)
+	}
+	if s.maxRSS == 0 || s.maxGoroutines != float64(10*scrapes.Load()) || s.maxPromRSS != 2<<20 {
+		t.Errorf("peaks: RSS %d, goroutines %v (scrapes %d), /metrics RSS %v", s.maxRSS, s.maxGoroutines, scrapes.Load(), s.maxPromRSS)
+	}
+}

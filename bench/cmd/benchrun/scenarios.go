@@ -108,11 +108,14 @@ func runScenario(ctx context.Context, l *lab, t *target, sc scenario, pt *probeT
 	res := scenarioResult{Scenario: sc.id, Kind: sc.kind, Target: t.Name, Status: "ok"}
 	soak := sc.kind == "soak"
 	pidsOf := func() []int { return t.pids(soak) }
-	every := 250 * time.Millisecond
+	// /metrics (goroutines, the gateway's own RSS) is scraped at the start,
+	// the end and every 5 s between, as a Prometheus would at most; a soak
+	// reports its goroutines' peak, so it scrapes every second.
+	every, scrapeEvery := 250*time.Millisecond, 5*time.Second
 	if soak {
-		every = time.Second
+		every, scrapeEvery = time.Second, time.Second
 	}
-	smp := newSampler(pidsOf, t.metricsURL, every)
+	smp := newSampler(pidsOf, t.metricsURL, every, scrapeEvery)
 	before := measure(pidsOf())
 	res.RSSBeforeMB = mb(before.rssBytes)
 	smp.start()
