@@ -59,8 +59,8 @@ type params struct {
 	Rates        []float64       `json:"open_rates"`
 	StreamRates  []float64       `json:"stream_rates"`
 	Conns        int             `json:"closed_conns"`
-	FloorRounds  int             `json:"floor_rounds,omitempty"` // floor-c1's interleaved rounds (floor.go); 0 in runs from before them
-	OpenRounds   int             `json:"open_rounds,omitempty"`  // the open-loop and stream scenarios' rounds (floor.go); 0 or 1: one run per target
+	FloorRounds  int             `json:"floor_rounds,omitempty"` // floor-c1's interleaved rounds (rounds.go); 0 in runs from before them
+	OpenRounds   int             `json:"open_rounds,omitempty"`  // the open-loop and stream scenarios' rounds (rounds.go); 0 or 1: one run per target
 	ReadyRuns    int             `json:"ready_runs"`
 	Benchtime    string          `json:"micro_benchtime"`
 	SkipMicro    bool            `json:"skip_micro"`
@@ -312,7 +312,7 @@ func logf(format string, args ...any) {
 // for quiet (quiet.go); floor-c1 (and the open-loop scenarios, with
 // BENCH_OPEN_ROUNDS) runs in rounds, a slice per target in
 // each, with one wait per round so that its slices are back to back
-// (floor.go). Every target is stopped on return, including when ctx is
+// (rounds.go). Every target is stopped on return, including when ctx is
 // cancelled (Ctrl-C).
 func runTargets(ctx context.Context, l *lab, targets []*target, rep *report) {
 	r := &runner{l: l, rep: rep, down: map[*target]why{}, slices: map[*target][]scenarioResult{}, probes: map[*target]*probeTransport{}}

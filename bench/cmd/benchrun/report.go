@@ -52,7 +52,7 @@ type scenarioResult struct {
 	MaxGapP50Ms float64 `json:"max_event_gap_p50_ms,omitempty"`
 	MaxGapMaxMs float64 `json:"max_event_gap_max_ms,omitempty"`
 
-	// A slice, kept to merge the slices (floor.go): of floor-c1, the
+	// A slice, kept to merge the slices (rounds.go): of floor-c1, the
 	// latency of every request and wrk's measured time; of an open-loop
 	// scenario, vegeta's samples and times.
 	hist       hist

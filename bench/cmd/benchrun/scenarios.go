@@ -25,7 +25,7 @@ type scenario struct {
 	n     int // soak: concurrent streams
 	// rounds: run in this many interleaved rounds, a slice of
 	// params.floorSlice (floor-c1) or params.openSlice (open, stream) per
-	// target in each (floor.go says why); 0: one run of the whole duration
+	// target in each (rounds.go says why); 0: one run of the whole duration
 	// per target.
 	rounds int
 }
