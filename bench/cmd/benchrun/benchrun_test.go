@@ -773,3 +773,46 @@ func TestSamplerSpacesScrapes(t *testing.T) {
 		t.Errorf("peaks: RSS %d, goroutines %v (scrapes %d), /metrics RSS %v", s.maxRSS, s.maxGoroutines, scrapes.Load(), s.maxPromRSS)
 	}
 }
+
+// Between two slices of a round the runner waits for the target of the
+// slice before, and only for it, to finish its work (tollgate's last
+// ledger batch), for at most sliceQuietMax.
+func TestWaitSettledWatchesTheTargetBefore(t *testing.T) {
+	ctx := context.Background()
+	minimal, full := &target{Name: "tollgate-minimal"}, &target{Name: "tollgate-full"}
+	sc := scenario{id: "floor-c1", kind: "closed", rounds: 3}
+	var f *fakeCPU
+	var watched []string
+	r := &runner{down: map[*target]why{}, gate: func(ts []*target) quietGate {
+		watched = nil
+		for _, t := range ts {
+			watched = append(watched, t.Name)
+		}
+		return f.gate()
+	}}
+	// tollgate-minimal writes its ledger for two windows after its slice.
+	f = &fakeCPU{used: map[string]time.Duration{"mock-upstream": 0, "tollgate-minimal": 0},
+		shares: map[string][]float64{"mock-upstream": {0}, "tollgate-minimal": {0.1, 0.05, 0.01}}}
+	start := f.at
+	r.waitSettled(ctx, step{sc: sc, t: minimal, round: 2}, step{sc: sc, t: full, round: 2})
+	if !slices.Equal(watched, []string{"tollgate-minimal"}) {
+		t.Errorf("watched %v, want the target before only", watched)
+	}
+	if got := f.at.Sub(start); got != 3*quietWindow {
+		t.Errorf("waited %s, want 3 windows (quiet in the third)", got)
+	}
+	// A target busy for good holds the next slice sliceQuietMax at most.
+	f = &fakeCPU{used: map[string]time.Duration{"portkey": 0}, shares: map[string][]float64{"portkey": {0.5}}}
+	start = f.at
+	r.waitSettled(ctx, step{sc: sc, t: &target{Name: "portkey"}, round: 1}, step{sc: sc, t: full, round: 1})
+	if got := f.at.Sub(start); got != sliceQuietMax {
+		t.Errorf("busy target: waited %s, want %s", got, sliceQuietMax)
+	}
+	// A target that is down is not watched: the mocks only.
+	r.down[minimal] = why{"failed", "exited"}
+	f = &fakeCPU{used: map[string]time.Duration{"mock-upstream": 0}, shares: map[string][]float64{"mock-upstream": {0}}}
+	r.waitSettled(ctx, step{sc: sc, t: minimal, round: 3}, step{sc: sc, t: full, round: 3})
+	if len(watched) != 0 {
+		t.Errorf("watched %v for a target that is down, want none", watched)
+	}
+}

@@ -311,11 +311,13 @@ func logf(format string, args ...any) {
 // scenario runs against every target in turn, each run preceded by a wait
 // for quiet (quiet.go); floor-c1 (and the open-loop scenarios, with
 // BENCH_OPEN_ROUNDS) runs in rounds, a slice per target in
-// each, with one wait per round so that its slices are back to back
-// (rounds.go). Every target is stopped on return, including when ctx is
+// each, with one wait per round so that its slices stay close in time, and
+// between two slices only a short wait for the target before to finish its
+// work (waitSettled; rounds.go). Every target is stopped on return, including when ctx is
 // cancelled (Ctrl-C).
 func runTargets(ctx context.Context, l *lab, targets []*target, rep *report) {
-	r := &runner{l: l, rep: rep, down: map[*target]why{}, slices: map[*target][]scenarioResult{}, probes: map[*target]*probeTransport{}}
+	r := &runner{l: l, rep: rep, down: map[*target]why{}, slices: map[*target][]scenarioResult{}, probes: map[*target]*probeTransport{},
+		gate: func(ts []*target) quietGate { return newQuietGate(cpuGroups(l, ts)) }}
 	defer r.stopAll()
 	for _, t := range targets {
 		if ctx.Err() != nil {
@@ -339,9 +341,11 @@ func runTargets(ctx context.Context, l *lab, targets []*target, rep *report) {
 		}
 		if !s.sameRound(gated) {
 			gated, q = s, r.waitQuiet(ctx, s)
-			if ctx.Err() != nil {
-				break
-			}
+		} else {
+			r.waitSettled(ctx, steps[i-1], s)
+		}
+		if ctx.Err() != nil {
+			break
 		}
 		r.record(s, r.measure(ctx, s, q))
 		if i+1 == len(steps) || !steps[i+1].sameRound(s) {
@@ -367,6 +371,9 @@ type runner struct {
 	// connections persist from one slice to the next.
 	slices map[*target][]scenarioResult
 	probes map[*target]*probeTransport
+	// gate watches the mocks and the targets given (newQuietGate on
+	// cpuGroups; tests play it).
+	gate func([]*target) quietGate
 }
 
 // why a target's scenarios are not run: it did not start, or its process
@@ -415,7 +422,7 @@ func (r *runner) fell(t *target, sc scenario, during bool, err error) {
 // waitQuiet waits for quiet before s (before a round: s is its first
 // step to run) and logs what it found.
 func (r *runner) waitQuiet(ctx context.Context, s step) quietResult {
-	q := newQuietGate(cpuGroups(r.l, r.up())).wait(ctx)
+	q := r.gate(r.up()).wait(ctx)
 	what := "target " + s.t.Name + ": " + s.sc.id
 	if s.round > 0 {
 		what = s.sc.id + s.roundLabel()
@@ -426,6 +433,37 @@ func (r *runner) waitQuiet(ctx context.Context, s step) quietResult {
 		logf("%s: quiet after %s", what, q)
 	}
 	return q
+}
+
+// waitSettled waits, between two slices of a round, until the target of
+// the slice before (prev) and the mocks are quiet again, for at most
+// sliceQuietMax. A gateway finishes its requests' work after its slice:
+// tollgate writes the ledger records of its last 200 ms and flushes its
+// log, 2–3 ms of CPU in the first 100 ms after a floor-c1 slice, on the
+// first requests of the next target's. Without this wait that cost fell
+// on whoever followed a tollgate in the round (tollgate-full, after
+// tollgate-minimal), and never on nginx (after direct, whose mock has
+// nothing left to do).
+func (r *runner) waitSettled(ctx context.Context, prev, s step) {
+	g := r.gate(r.upOf(prev.t))
+	g.limit = sliceQuietMax
+	if q := g.wait(ctx); ctx.Err() == nil && !q.quiet {
+		logf("target %s: %s%s: %s not quiet after %s; measuring anyway", s.t.Name, s.sc.id, s.roundLabel(), prev.t.Name, q)
+	}
+}
+
+// sliceQuietMax bounds the wait between two slices of a round: the round's
+// slices must stay close in time (rounds.go), and a target that is still
+// busy after it (Portkey's backlog) is what the wait before the next round
+// is for.
+const sliceQuietMax = 2 * time.Second
+
+// upOf is t alone if it is still up, else no target: the mocks only.
+func (r *runner) upOf(t *target) []*target {
+	if _, down := r.down[t]; down {
+		return nil
+	}
+	return []*target{t}
 }
 
 // measure runs step s, after a wait for quiet that found q.

@@ -18,6 +18,10 @@ package main
 // (runner.probe), so that each slice after the first reuses the
 // connections of the ones before rather than paying for new ones; its
 // row is computed from all its slices' samples as one run's would be.
+//
+// Between two slices of a round the runner waits, up to 2 s, for the
+// target before to be quiet (runner.waitSettled): the work a gateway does
+// after its last request would otherwise land on the next target's first.
 
 import (
 	"cmp"
