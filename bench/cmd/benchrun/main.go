@@ -310,11 +310,11 @@ func logf(format string, args ...any) {
 // as the targets. So every target is started first and stays up, then each
 // scenario runs against every target in turn, each run preceded by a wait
 // for quiet (quiet.go); floor-c1 (and the open-loop scenarios, with
-// BENCH_OPEN_ROUNDS) runs in rounds, a slice per target in
-// each, with one wait per round so that its slices stay close in time, and
-// between two slices only a short wait for the target before to finish its
-// work (waitSettled; rounds.go). Every target is stopped on return, including when ctx is
-// cancelled (Ctrl-C).
+// BENCH_OPEN_ROUNDS) runs in rounds, a slice per target in each, with one
+// wait per round so that its slices stay close in time, and between two
+// slices only a short wait for the target before to finish its work
+// (waitSettled; rounds.go). Every target is stopped on return, including
+// when ctx is cancelled (Ctrl-C).
 func runTargets(ctx context.Context, l *lab, targets []*target, rep *report) {
 	r := &runner{l: l, rep: rep, down: map[*target]why{}, slices: map[*target][]scenarioResult{}, probes: map[*target]*probeTransport{},
 		gate: func(ts []*target) quietGate { return newQuietGate(cpuGroups(l, ts)) }}
@@ -439,11 +439,10 @@ func (r *runner) waitQuiet(ctx context.Context, s step) quietResult {
 // the slice before (prev) and the mocks are quiet again, for at most
 // sliceQuietMax. A gateway finishes its requests' work after its slice:
 // tollgate writes the ledger records of its last 200 ms and flushes its
-// log, 2–3 ms of CPU in the first 100 ms after a floor-c1 slice, on the
-// first requests of the next target's. Without this wait that cost fell
-// on whoever followed a tollgate in the round (tollgate-full, after
-// tollgate-minimal), and never on nginx (after direct, whose mock has
-// nothing left to do).
+// log, 2–3 ms of CPU in the first 100 ms after a floor-c1 slice. Without
+// this wait that cost fell on the first requests of whoever followed a
+// tollgate in the round (tollgate-full, after tollgate-minimal), and never
+// on nginx's (after direct, whose mock has nothing left to do).
 func (r *runner) waitSettled(ctx context.Context, prev, s step) {
 	g := r.gate(r.upOf(prev.t))
 	g.limit = sliceQuietMax
