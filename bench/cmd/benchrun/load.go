@@ -33,7 +33,11 @@ type probeTransport struct {
 	peak     atomic.Int64
 }
 
-func newProbeTransport(maxConns int) *probeTransport {
+// newProbeTransport keeps up to maxInFlight idle connections (at most
+// maxProbeConns), so that a load of that many requests in flight reuses
+// them instead of dialling new ones.
+func newProbeTransport(maxInFlight uint64) *probeTransport {
+	maxConns := int(min(maxInFlight, maxProbeConns))
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	return &probeTransport{base: &http.Transport{
 		DialContext:         d.DialContext,
@@ -44,6 +48,9 @@ func newProbeTransport(maxConns int) *probeTransport {
 		ForceAttemptHTTP2:   false,
 	}}
 }
+
+// maxProbeConns bounds a probe transport's idle connections.
+const maxProbeConns = 20000
 
 func (t *probeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
@@ -174,7 +181,7 @@ type openLoop struct {
 // persist); nil: a new one, closed on return.
 func attack(ctx context.Context, pt *probeTransport, r request, rate float64, n uint64, timeout time.Duration, maxWorkers uint64, onTick func()) openLoop {
 	if pt == nil {
-		pt = newProbeTransport(int(min(maxWorkers, 20000)))
+		pt = newProbeTransport(maxWorkers)
 		defer pt.base.CloseIdleConnections()
 	}
 	pt.peak.Store(pt.inflight.Load()) // this attack's peak

@@ -504,7 +504,7 @@ func (r *runner) probe(s step) *probeTransport {
 		return nil
 	}
 	if r.probes[s.t] == nil {
-		r.probes[s.t] = newProbeTransport(int(min(r.l.p.MaxWorkers, 20000)))
+		r.probes[s.t] = newProbeTransport(r.l.p.MaxWorkers)
 	}
 	return r.probes[s.t]
 }
