@@ -195,7 +195,7 @@ func (g *Gateway) try(ctx context.Context, c *call, x *exchange, m *config.Model
 		defer watch.stop()
 	}
 	resp, err := x.st.providers[d.Provider].Do(actx, req)
-	x.upstream += time.Since(began)
+	x.upstream += upstreamTime(resp, err, began)
 	if err == nil && resp.Stream != nil {
 		err = g.relayStream(c, x, resp.Stream, streamAttempt{watch: watch, holdBack: eff.HoldBack, began: began, done: done})
 	} else if err == nil {
@@ -225,6 +225,18 @@ func attemptStatus(x *exchange, err error) int {
 		return x.status
 	}
 	return http.StatusOK
+}
+
+// upstreamTime is the upstream's share of a provider call that began at
+// began: what the provider measured (Response.Wait), or the whole call when
+// it could not tell or the call failed. The overhead header subtracts it,
+// so the gateway's own work inside the call — translating the request,
+// writing it, checking the answer — counts as the gateway's.
+func upstreamTime(resp *provider.Response, err error, began time.Time) time.Duration {
+	if err == nil && resp.Wait > 0 {
+		return resp.Wait
+	}
+	return time.Since(began)
 }
 
 // attemptContext bounds one attempt: the connect timeout travels in the

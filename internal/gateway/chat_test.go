@@ -14,6 +14,8 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-gw/tollgate/internal/mockupstream"
 )
 
 func chatParams(model, prompt string) openai.ChatCompletionNewParams {
@@ -51,6 +53,28 @@ func TestChatNonStream(t *testing.T) {
 	}
 	if n := s.calls("m1"); n != 1 {
 		t.Errorf("m1 calls = %d, want 1", n)
+	}
+}
+
+// x-tollgate-overhead-ms leaves out the upstream's time: with an upstream
+// that takes 80 ms before it answers, the header stays far below it, and
+// the answer itself takes at least that long. Over the HTTP/1.1 transport
+// the provider measures the wait from the request written; the gateway's
+// own work around it stays in the header.
+func TestOverheadHeaderLeavesOutTheUpstream(t *testing.T) {
+	s := startStack(t)
+	const latency = 80 * time.Millisecond
+	s.mock.AddFault(mockupstream.Rule{Model: "m2", Fault: "latency=80ms"})
+	for _, stream := range []bool{false, true} {
+		body := `{"model":"m2","messages":[{"role":"user","content":"hi"}],"stream":` + strconv.FormatBool(stream) + `}`
+		began := time.Now()
+		code, h, _ := s.post(t, "/v1/chat/completions", body)
+		took := time.Since(began)
+		ms, err := strconv.ParseFloat(h.Get("X-Tollgate-Overhead-Ms"), 64)
+		if code != 200 || err != nil || took < latency || ms < 0 || ms >= 40 {
+			t.Errorf("stream=%v: %d in %v, X-Tollgate-Overhead-Ms = %q: want 200 after ≥ %v, and the header under 40 ms",
+				stream, code, took, h.Get("X-Tollgate-Overhead-Ms"), latency)
+		}
 	}
 }
 

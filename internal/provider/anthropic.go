@@ -58,7 +58,7 @@ func (a *Anthropic) Do(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := a.keys.send(a.client, req.APIKey, func(key string) (*http.Request, error) {
+	resp, earlier, err := a.keys.send(a.client, req.APIKey, func(key string) (*http.Request, error) {
 		hreq := newPost(ctx, a.post, body, 6+len(a.headers))
 		a.setHeaders(hreq.Header, req, key)
 		return hreq, nil
@@ -72,9 +72,9 @@ func (a *Anthropic) Do(ctx context.Context, req *Request) (*Response, error) {
 		return nil, anthropicStatusError(a.name, resp, b)
 	}
 	if req.Stream {
-		return &Response{Stream: newAnthropicStream(ctx, a.name, resp.Body, a.now())}, nil
+		return &Response{Stream: newAnthropicStream(ctx, a.name, resp.Body, a.now()), Wait: waited(resp, earlier)}, nil
 	}
-	return a.readResponse(ctx, resp)
+	return a.readResponse(ctx, resp, earlier)
 }
 
 // requestBody translates req's body; Request.Model and Request.Stream win
@@ -122,19 +122,21 @@ func (a *Anthropic) setHeaders(h http.Header, req *Request, key string) {
 	}
 }
 
-// readResponse reads and translates a non-streaming answer.
-func (a *Anthropic) readResponse(ctx context.Context, resp *http.Response) (*Response, error) {
+// readResponse reads and translates a non-streaming answer; earlier is the
+// upstream time of the call's refused rounds (keyRing.send).
+func (a *Anthropic) readResponse(ctx context.Context, resp *http.Response, earlier time.Duration) (*Response, error) {
 	defer resp.Body.Close()
 	bb, err := readResponseBody(resp)
 	if err != nil {
 		return nil, transportError(ctx, a.name, err)
 	}
+	wait := waited(resp, earlier)
 	out, usage, err := anthropicToChat(bb.B, a.now()) // decodes: keeps nothing of bb
 	bb.Release()
 	if err != nil {
 		return nil, malformed(a.name, err)
 	}
-	return &Response{Body: out, Usage: usage}, nil
+	return &Response{Body: out, Usage: usage, Wait: wait}, nil
 }
 
 // withName stamps the provider name on an error made before the call.

@@ -208,33 +208,48 @@ func (k *keyRing) ready(now time.Time) bool {
 
 // send sends the request that build makes for a key. A 429 rests that key
 // and, while another key is ready, the request goes again at once with it:
-// a rate limit on one key does not fail the request.
-func (k *keyRing) send(client *http.Client, override string, build func(key string) (*http.Request, error)) (*http.Response, error) {
+// a rate limit on one key does not fail the request. earlier is the time
+// spent on such refused rounds before the last, upstream time all of it.
+func (k *keyRing) send(client *http.Client, override string, build func(key string) (*http.Request, error)) (resp *http.Response, earlier time.Duration, err error) {
 	if override != "" {
 		req, err := build(override)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return roundTrip(client, req)
+		resp, err := roundTrip(client, req)
+		return resp, 0, err
 	}
 	for tries := 0; ; tries++ {
 		now := time.Now()
 		i, key := k.pick(now)
 		req, err := build(key)
 		if err != nil {
-			return nil, err
+			return nil, earlier, err
 		}
 		resp, err := roundTrip(client, req)
 		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
-			return resp, err
+			return resp, earlier, err
 		}
 		k.rest(i, RetryAfter(resp.Header, now), now)
 		if tries+1 >= len(k.keys) || !k.ready(now) {
-			return resp, nil
+			return resp, earlier, nil
 		}
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
+		earlier += time.Since(now)
 	}
+}
+
+// waited is the upstream's share of a call whose last answer is resp, read
+// as far as the caller needs it: the rounds before it (earlier) and the
+// wait since its request went to the socket. 0 when the transport does not tell
+// (upstreamWait): then the caller counts the whole call.
+func waited(resp *http.Response, earlier time.Duration) time.Duration {
+	d, ok := upstreamWait(resp)
+	if !ok {
+		return 0
+	}
+	return earlier + d
 }
 
 // RetryAfter reads retry-after-ms (preferred) or Retry-After (seconds, maybe

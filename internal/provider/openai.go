@@ -43,7 +43,7 @@ func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
 	if req.Endpoint == Embeddings {
 		to = o.embed
 	}
-	resp, err := o.keys.send(o.client, req.APIKey, func(key string) (*http.Request, error) {
+	resp, earlier, err := o.keys.send(o.client, req.APIKey, func(key string) (*http.Request, error) {
 		hreq := newPost(ctx, to, req.Body, 4+len(o.headers))
 		o.setHeaders(hreq.Header, req, key)
 		return hreq, nil
@@ -58,19 +58,21 @@ func (o *OpenAI) Do(ctx context.Context, req *Request) (*Response, error) {
 		return nil, statusError(o.name, resp, typ, code, msg)
 	}
 	if req.Stream {
-		return &Response{Stream: &openAIStream{ctx: ctx, name: o.name, body: resp.Body, sse: wire.NewSSEReader(resp.Body)}}, nil
+		return &Response{Stream: &openAIStream{ctx: ctx, name: o.name, body: resp.Body, sse: wire.NewSSEReader(resp.Body)},
+			Wait: waited(resp, earlier)}, nil
 	}
 	defer resp.Body.Close()
 	bb, err := readResponseBody(resp)
 	if err != nil {
 		return nil, transportError(ctx, o.name, err)
 	}
+	wait := waited(resp, earlier)
 	usage, err := readUsage(bb.B)
 	if err != nil {
 		bb.Release()
 		return nil, malformed(o.name, err)
 	}
-	return &Response{Body: bb.B, Usage: usage, buf: bb}, nil
+	return &Response{Body: bb.B, Usage: usage, Wait: wait, buf: bb}, nil
 }
 
 // readUsage checks that a non-streaming body is JSON and decodes only its

@@ -62,6 +62,15 @@ type Response struct {
 	Usage *wire.Usage
 	// Stream yields chat.completion.chunk payloads.
 	Stream Stream
+	// Wait is the part of the call spent on the network and the upstream:
+	// from the request handed to the socket (and a new connection's dial)
+	// to the answer read (a stream: its head), over every round the call
+	// took. The rest of the call — translating and
+	// writing the request, checking and translating the answer — is the
+	// gateway's own work. Zero when the transport cannot tell (net/http's,
+	// used for HTTP/2 and proxies): the caller then counts the whole call
+	// as upstream time.
+	Wait time.Duration
 
 	buf *wire.Buffer // Body's recycled buffer, when it has one
 }

@@ -262,6 +262,7 @@ type conn struct {
 	lw      bodyWriter // writes a fixed-length request body
 	idleAt  time.Time
 	reused  bool
+	setup   time.Duration // dialling and TLS of a new conn, until its first request counts it
 }
 
 var readerPool, writerPool sync.Pool
@@ -285,6 +286,7 @@ func (t *Transport) dialConn(ctx context.Context, u *url.URL, key connKey) (*con
 			port = "443"
 		}
 	}
+	began := time.Now()
 	raw, err := t.dial(ctx, "tcp", net.JoinHostPort(host, port))
 	if err != nil {
 		return nil, ctxOr(ctx, err)
@@ -296,7 +298,7 @@ func (t *Transport) dialConn(ctx context.Context, u *url.URL, key connKey) (*con
 			return nil, err
 		}
 	}
-	c := &conn{t: t, key: key, raw: raw, nc: nc}
+	c := &conn{t: t, key: key, raw: raw, nc: nc, setup: time.Since(began)}
 	c.abort = c.abortIO
 	if br, ok := readerPool.Get().(*bufio.Reader); ok {
 		br.Reset(nc)
@@ -497,7 +499,11 @@ func (c *conn) roundTrip(req *http.Request, body io.ReadCloser) (resp *http.Resp
 // exchange writes req and reads the head of the answer. A failure before
 // any byte of the answer arrived on a reused conn is stale.
 func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadCloser, stop func() bool) (*http.Response, bool, error) {
-	err := c.writeRequest(req, body)
+	flushing, err := c.writeRequest(req, body)
+	// The upstream's time starts with the flush; a new conn's setup is
+	// network time too.
+	waitFrom := flushing.Add(-c.setup)
+	c.setup = 0
 	if err == nil {
 		_, err = c.br.Peek(1)
 	}
@@ -506,7 +512,7 @@ func (c *conn) exchange(ctx context.Context, req *http.Request, body io.ReadClos
 	}
 	rb, err := c.readResponse(req)
 	if err == nil {
-		err = c.attachBody(ctx, rb, stop)
+		err = c.attachBody(ctx, rb, stop, waitFrom)
 	}
 	if err != nil {
 		return nil, false, err
@@ -531,8 +537,9 @@ func ctxOr(ctx context.Context, err error) error {
 
 // writeRequest writes req's head and body into c.bw and flushes once (a
 // chunked body is flushed per chunk so a streaming body is not held back).
-// It closes body.
-func (c *conn) writeRequest(req *http.Request, body io.ReadCloser) error {
+// It closes body. flushing is when the last flush began: from there on the
+// request is in the network's hands (see upstreamWait).
+func (c *conn) writeRequest(req *http.Request, body io.ReadCloser) (flushing time.Time, err error) {
 	n := int64(0)
 	if body != nil && body != http.NoBody {
 		n = req.ContentLength
@@ -541,7 +548,6 @@ func (c *conn) writeRequest(req *http.Request, body io.ReadCloser) error {
 		}
 	}
 	c.writeHead(req, n)
-	var err error
 	switch {
 	case n > 0:
 		err = c.writeFixed(body, n)
@@ -550,9 +556,10 @@ func (c *conn) writeRequest(req *http.Request, body io.ReadCloser) error {
 	}
 	closeBody(body)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
-	return c.bw.Flush()
+	flushing = time.Now()
+	return flushing, c.bw.Flush()
 }
 
 // writeHead writes the request line and header. bufio.Writer errors are
@@ -963,8 +970,9 @@ func parseLength(vs []string) (int64, bool) {
 }
 
 // attachBody sets resp.Body. A response without a body gives c back (to the
-// pool or closed) at once; otherwise the body owns c and stop from here on.
-func (c *conn) attachBody(ctx context.Context, rb *respBody, stop func() bool) error {
+// pool or closed) at once; otherwise the body owns c and stop from here on,
+// and remembers when the upstream's time began (see upstreamWait).
+func (c *conn) attachBody(ctx context.Context, rb *respBody, stop func() bool, waitFrom time.Time) error {
 	resp, req := &rb.resp, rb.resp.Request
 	mode, err := framing(resp, req.Method)
 	if err != nil {
@@ -977,7 +985,7 @@ func (c *conn) attachBody(ctx context.Context, rb *respBody, stop func() bool) e
 		c.release(stop, keep)
 		return nil
 	}
-	rb.body = body{c: c, ctx: ctx, stop: stop, mode: mode, keep: keep, n: max(resp.ContentLength, 0)}
+	rb.body = body{c: c, ctx: ctx, stop: stop, mode: mode, keep: keep, n: max(resp.ContentLength, 0), waitFrom: waitFrom}
 	resp.Body = &rb.body
 	return nil
 }
@@ -1018,6 +1026,28 @@ type body struct {
 	crlf  bool  // modeChunked: the CRLF after a chunk is still unread
 	err   error // the error after bodyFailed; read only by the reader
 	state atomic.Int32
+
+	waitFrom time.Time // when the upstream's time began (upstreamWait)
+}
+
+// upstreamWait is how long the upstream has kept resp's caller waiting so
+// far: the time since the request, formatted in the conn's buffer, began
+// its last flush to the socket, and the conn's dialling and TLS handshake
+// when the request was its first. That is the part of a call spent on the
+// network and the other side of it. The send is the network's too: on
+// loopback the kernel runs the receiver's side of it within the sender's
+// write, and often the receiver itself before the write returns, so
+// counting it as the gateway's would bill the gateway for the upstream's
+// work. Building the request, and the caller's work on the answer after,
+// are the gateway's own. ok is false when the response did not come from a
+// Transport with a body (net/http's transport, which the HTTP/2 and proxy
+// clients use, does not say when it wrote), and the caller has only the
+// whole call to go by.
+func upstreamWait(resp *http.Response) (d time.Duration, ok bool) {
+	if b, ok := resp.Body.(*body); ok {
+		return time.Since(b.waitFrom), true
+	}
+	return 0, false
 }
 
 // Read reads the body. When the last byte is read, the conn is released in

@@ -618,6 +618,31 @@ func TestFlushCheckCappedTarget(t *testing.T) {
 	}
 }
 
+// The floor's bar is absolute: its row says what nginx adds on the same
+// machine, the floor of any proxy there.
+func TestFloorCheckShowsNginx(t *testing.T) {
+	row := func(target string, p99 float64) scenarioResult {
+		return scenarioResult{Scenario: "floor-c1", Kind: "closed", Target: target, Status: "ok", OK: 1, Latency: pcts{P50: p99 / 2, P99: p99}}
+	}
+	r := &report{Results: []scenarioResult{row("direct", 0.7), row("nginx", 1.0), row("tollgate-full", 1.2)}}
+	var c *check
+	for _, ch := range r.checks() {
+		if strings.HasPrefix(ch.Target, "added p99 at concurrency 1") {
+			c = &ch
+		}
+	}
+	if c == nil || c.Verdict != "MISS" || !strings.Contains(c.Measured, "0.500 ms") || c.Note != "nginx adds 0.300 ms at p99 here (p99 1.000)" {
+		t.Errorf("floor check = %+v, want a MISS of 0.500 ms noting nginx's 0.300 ms", c)
+	}
+	r.Results = r.Results[:1:1]
+	r.Results = append(r.Results, row("tollgate-full", 0.8))
+	for _, ch := range r.checks() {
+		if strings.HasPrefix(ch.Target, "added p99 at concurrency 1") && (ch.Verdict != "PASS" || ch.Note != "") {
+			t.Errorf("without nginx: %+v, want a PASS without a note", ch)
+		}
+	}
+}
+
 // With BENCH_OPEN_ROUNDS > 1 the open-loop and stream scenarios run in
 // rounds, each round every target in turn, like floor-c1; with 1 they
 // run whole, in the old order.
