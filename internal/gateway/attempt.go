@@ -230,8 +230,9 @@ func attemptStatus(x *exchange, err error) int {
 // upstreamTime is the upstream's share of a provider call that began at
 // began: what the provider measured (Response.Wait), or the whole call when
 // it could not tell or the call failed. The overhead header subtracts it,
-// so the gateway's own work inside the call — translating the request,
-// writing it, checking the answer — counts as the gateway's.
+// so the gateway's own work inside the call — translating and formatting
+// the request, checking and translating the answer — counts as the
+// gateway's.
 func upstreamTime(resp *provider.Response, err error, began time.Time) time.Duration {
 	if err == nil && resp.Wait > 0 {
 		return resp.Wait

@@ -242,8 +242,8 @@ func (k *keyRing) send(client *http.Client, override string, build func(key stri
 
 // waited is the upstream's share of a call whose last answer is resp, read
 // as far as the caller needs it: the rounds before it (earlier) and the
-// wait since its request went to the socket. 0 when the transport does not tell
-// (upstreamWait): then the caller counts the whole call.
+// wait since its request went to the socket. 0 when the transport does not
+// tell (upstreamWait): then the caller counts the whole call.
 func waited(resp *http.Response, earlier time.Duration) time.Duration {
 	d, ok := upstreamWait(resp)
 	if !ok {
