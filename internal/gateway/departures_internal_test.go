@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -142,5 +143,28 @@ func TestDeparturesSleepsWhenIdle(t *testing.T) {
 			t.Fatal("not asleep again after the last call was removed")
 		}
 		time.Sleep(departureTick / 4)
+	}
+}
+
+// A stream whose events flow notices a departed client by its own writes:
+// it is not peeked at, and the peeks go to the calls still waiting. It is
+// peeked at again once its events pause for departureFlow, and its request
+// timeout holds throughout.
+func TestDeparturesSkipFlowingStreams(t *testing.T) {
+	d := newDepartures()
+	waiting, flowing, paused := newTestCall(), newTestCall(), newTestCall()
+	for _, c := range []*call{waiting, flowing, paused} {
+		d.add(c, time.Hour)
+	}
+	now := waiting.since.Add(time.Minute)
+	flowing.lastEvent.Store(now.Add(-departureFlow / 2).UnixNano())
+	paused.lastEvent.Store(now.Add(-2 * departureFlow).UnixNano())
+	_, peek := d.due(nil, nil, now)
+	if len(peek) != 2 || peek[0] == flowing || peek[1] == flowing {
+		t.Errorf("peek %d calls (flowing among them: %v), want the waiting and the paused ones", len(peek), slices.Contains(peek, flowing))
+	}
+	expired, _ := d.due(nil, nil, flowing.since.Add(2*time.Hour))
+	if !slices.Contains(expired, flowing) || len(expired) != 3 {
+		t.Errorf("past the request timeout: expired %d calls, flowing among them %v; want all three", len(expired), slices.Contains(expired, flowing))
 	}
 }

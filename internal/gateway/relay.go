@@ -36,6 +36,7 @@ func (g *Gateway) relayStream(c *call, x *exchange, s provider.Stream, tm stream
 		now := time.Now()
 		x.upstream += now.Sub(began)
 		tm.watch.event(now)
+		c.lastEvent.Store(now.UnixNano())
 		return chunk, err
 	}
 	held, err := g.holdBack(x, next, tm.holdBack)

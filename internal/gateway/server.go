@@ -10,6 +10,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -161,6 +162,11 @@ type call struct {
 	committed bool      // the status and headers are final (a stream has started)
 	since     time.Time // when departures started watching
 	conn      net.Conn  // the client's connection, for departures
+	// lastEvent is when the stream's last event came from the upstream
+	// (Unix nanoseconds; 0 before the first). A stream whose events flow
+	// is written to often enough to notice a departed client by itself,
+	// so departures spends no peek on it.
+	lastEvent atomic.Int64
 }
 
 // context returns the call's context.
