@@ -40,9 +40,7 @@ func slowUpstream(t *testing.T, delay time.Duration) *httptest.Server {
 }
 
 // timedDo runs one Do and returns its answer and how long the whole call took.
-func timedDo(t *testing.T, p interface {
-	Do(context.Context, *Request) (*Response, error)
-}, req *Request) (*Response, time.Duration) {
+func timedDo(t *testing.T, p Provider, req *Request) (*Response, time.Duration) {
 	t.Helper()
 	began := time.Now()
 	resp, err := p.Do(context.Background(), req)
@@ -98,9 +96,7 @@ func TestResponseWaitCountsEveryKeysRound(t *testing.T) {
 	srv := slowUpstream(t, delay)
 	for _, kind := range []string{"openai", "anthropic"} {
 		a := Account{Name: "p", BaseURL: srv.URL, Keys: []string{"limited", "fine"}}
-		var p interface {
-			Do(context.Context, *Request) (*Response, error)
-		} = NewOpenAI(a, NewHTTPClient())
+		var p Provider = NewOpenAI(a, NewHTTPClient())
 		body := `{"model":"m"}`
 		if kind == "anthropic" {
 			p = NewAnthropic(a, NewHTTPClient())
