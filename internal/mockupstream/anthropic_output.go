@@ -160,9 +160,16 @@ func (o *messageOutput) streamDeltas(st *stream) error {
 		}
 		return nil
 	}
+	ev, err := newTokenEvent(blockEvent{Type: "content_block_delta", Delta: &anthropicDelta{Type: "text_delta", Text: new(tokenSlot)}})
+	if err != nil {
+		return err
+	}
+	var data []byte
 	for _, tok := range o.answer.tokens {
-		d := &anthropicDelta{Type: "text_delta", Text: &tok}
-		if err := st.content("content_block_delta", blockEvent{Type: "content_block_delta", Delta: d}); err != nil {
+		if data, err = ev.with(data, tok); err != nil {
+			return err
+		}
+		if err := st.contentData("content_block_delta", data); err != nil {
 			return err
 		}
 	}

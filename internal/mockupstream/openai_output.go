@@ -132,8 +132,16 @@ func (o *chatOutput) stream() error {
 // or a tool call header then its argument pieces.
 func (o *chatOutput) streamContent(st *stream, i int, a answer) error {
 	if a.finish != finishTool {
+		ev, err := newTokenEvent(o.chunk(i, chunkDelta{Content: new(tokenSlot)}, nil))
+		if err != nil {
+			return err
+		}
+		var data []byte
 		for _, tok := range a.tokens {
-			if err := st.content("", o.chunk(i, chunkDelta{Content: &tok}, nil)); err != nil {
+			if data, err = ev.with(data, tok); err != nil {
+				return err
+			}
+			if err := st.contentData("", data); err != nil {
 				return err
 			}
 		}
