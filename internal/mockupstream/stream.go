@@ -18,9 +18,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	return wait(ctx, t)
+	return wait(ctx, time.NewTimer(d))
 }
 
 // wait waits for t to fire, or until ctx is done; it stops t then.
