@@ -30,11 +30,21 @@ type streamAttempt struct {
 // which would look like success.
 func (g *Gateway) relayStream(c *call, x *exchange, s provider.Stream, tm streamAttempt) error {
 	defer s.Close()
+	// next reads an event and tells the watchdog and departures when it
+	// came. Until the commit it also adds the wait to the upstream's share,
+	// which the overhead header, taken at the commit, leaves out; after it,
+	// one clock read an event is enough.
+	committed := false
 	next := func() ([]byte, error) {
-		began := time.Now()
+		var began time.Time
+		if !committed {
+			began = time.Now()
+		}
 		chunk, err := s.Next()
 		now := time.Now()
-		x.upstream += now.Sub(began)
+		if !committed {
+			x.upstream += now.Sub(began)
+		}
 		tm.watch.event(now)
 		c.lastEvent.Store(now.UnixNano())
 		return chunk, err
@@ -44,6 +54,7 @@ func (g *Gateway) relayStream(c *call, x *exchange, s provider.Stream, tm stream
 		tm.done(0, false)
 		return err
 	}
+	committed = true
 	tm.watch.committed()
 	tm.done(time.Since(tm.began), true)
 	c.setHeader("Cache-Control", "no-cache")
@@ -57,8 +68,11 @@ func (g *Gateway) relayStream(c *call, x *exchange, s provider.Stream, tm stream
 	if b, ok := s.(provider.Buffered); ok {
 		buffered = b.Buffered
 	}
+	// The events the stream committed with leave in one write at once, even
+	// when more have arrived: the first byte is what a streaming client
+	// waits for, and batching starts with the events after them.
 	for i, c := range held.chunks {
-		if out.relay(x, c, i < len(held.chunks)-1 || held.eof || buffered()) != nil {
+		if out.relay(x, c, i < len(held.chunks)-1 || held.eof) != nil {
 			return x.aborted(499, "client_closed_request")
 		}
 	}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -419,6 +421,75 @@ func TestStreamFlushesEachBurst(t *testing.T) {
 	}
 	if l, ok := <-lines; ok {
 		t.Errorf("after [DONE]: %q", l)
+	}
+}
+
+// The event a stream commits with leaves at once, in a write of its own,
+// though more came with it: the client's first byte does not wait for the
+// rest of the burst to be read, checked and framed. The rest of the burst
+// then leaves together, in the next write. Over the wire a write is one
+// chunk of the chunked body, so the test reads the chunks as they come.
+func TestStreamCommitEventLeavesAlone(t *testing.T) {
+	release := make(chan struct{})
+	chunk := func(content string) string {
+		return `data: {"id":"c","object":"chat.completion.chunk","model":"solo-up","choices":[{"index":0,"delta":{"content":"` + content + `"}}]}` + "\n\n"
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, chunk("a")+chunk("b")+chunk("c"))
+		http.NewResponseController(w).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, "data: [DONE]\n\n")
+	}))
+	defer up.Close()
+	defer close(release)
+	s := startStackWith(t, strings.ReplaceAll(resilienceConfig, "base_url: MOCK/v1", "base_url: "+up.URL))
+	conn, err := net.Dial("tcp", strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	body := `{"model":"solo","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+		masterKey, len(body), body)
+	br := bufio.NewReader(conn)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("response head: %v", err)
+		}
+		if line == "\r\n" {
+			break
+		}
+		if strings.HasPrefix(line, "HTTP/1.1 ") && !strings.HasPrefix(line, "HTTP/1.1 200") {
+			t.Fatalf("status line %q", line)
+		}
+	}
+	next := func() string {
+		size, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("chunk size: %v", err)
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(size), 16, 64)
+		if err != nil {
+			t.Fatalf("chunk size %q: %v", size, err)
+		}
+		data := make([]byte, n+2) // and its CRLF
+		if _, err := io.ReadFull(br, data); err != nil {
+			t.Fatalf("chunk: %v", err)
+		}
+		return string(data[:n])
+	}
+	if first := next(); first != chunk("a") {
+		t.Errorf("first write = %q, want only the event the stream committed with", first)
+	}
+	if second := next(); second != chunk("b")+chunk("c") {
+		t.Errorf("second write = %q, want the rest of the burst together", second)
 	}
 }
 
