@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tollgate-gw/tollgate/internal/config"
 	"github.com/tollgate-gw/tollgate/internal/provider"
 	"github.com/tollgate-gw/tollgate/internal/route"
@@ -16,6 +18,11 @@ import (
 // errDelivered means the response (perhaps ending in an in-stream error) has
 // reached the client: nothing more may be written.
 var errDelivered = errors.New("response delivered")
+
+// errCommitted means a stream has committed and goes on once the handler
+// returns (streamBody): the attempt, its model's attempts and the request
+// end with it, in the functions they leave to c.stream.atEnd.
+var errCommitted = errors.New("stream committed")
 
 // errAllOpen is the failure of a model whose every deployment has an open
 // breaker: skipped at once, nothing sent.
@@ -104,6 +111,10 @@ func (g *Gateway) tryModel(ctx context.Context, c *call, x *exchange, m *config.
 			return false, err
 		}
 		err = g.try(ctx, c, x, m, d, eff, req)
+		if err == errCommitted {
+			c.stream.atEnd(func() { g.metrics.ObserveAttempt(d.Provider, m.Name, d.ID, deliveredOutcome(x), false) })
+			return true, nil
+		}
 		if err == nil || errors.Is(err, errDelivered) {
 			g.metrics.ObserveAttempt(d.Provider, m.Name, d.ID, deliveredOutcome(x), false)
 			return true, nil
@@ -180,20 +191,26 @@ func (g *Gateway) wait(ctx context.Context, x *exchange, d time.Duration) bool {
 
 // try runs one attempt on deployment d and relays its answer. It returns a
 // *provider.Error when nothing has reached the client yet, so the caller may
-// try again. Its outcome feeds d's breaker and the balancer.
-func (g *Gateway) try(ctx context.Context, c *call, x *exchange, m *config.Model, d *config.Deployment, eff config.Effective, req *provider.Request) error {
+// try again, and errCommitted for a stream that has started, which the
+// attempt ends with. Its outcome feeds d's breaker and the balancer.
+func (g *Gateway) try(ctx context.Context, c *call, x *exchange, m *config.Model, d *config.Deployment, eff config.Effective, req *provider.Request) (err error) {
 	x.attempts++
 	x.served, x.dep = m, d
 	ctx, span := g.opts.Tracer.StartAttempt(ctx, x.st.cfg.Providers[d.Provider].Kind, d.Upstream, d.ID, x.attempts)
 	actx, cancel := attemptContext(ctx, eff.Timeouts, x.stream)
-	defer cancel(nil)
 	done := g.health.Balancer.Start(d)
 	began := time.Now()
 	var watch *watchdog
 	if x.stream {
 		watch = newWatchdog(began, eff.Timeouts.FirstByte, eff.Timeouts.Idle, cancel)
-		defer watch.stop()
 	}
+	defer func() {
+		if err == errCommitted {
+			c.stream.atEnd(func() { g.endAttempt(d, x, span, watch, cancel, errDelivered) })
+		} else {
+			g.endAttempt(d, x, span, watch, cancel, err)
+		}
+	}()
 	resp, err := x.st.providers[d.Provider].Do(actx, req)
 	x.upstream += upstreamTime(resp, err, began)
 	if err == nil && resp.Stream != nil {
@@ -210,9 +227,18 @@ func (g *Gateway) try(ctx context.Context, c *call, x *exchange, m *config.Model
 	} else {
 		done(0, false)
 	}
+	return err
+}
+
+// endAttempt ends an attempt that ended with err: its outcome goes to d's
+// breaker and its span, and its timers and context are released.
+func (g *Gateway) endAttempt(d *config.Deployment, x *exchange, span trace.Span, watch *watchdog, cancel context.CancelCauseFunc, err error) {
 	g.health.report(d, x, err)
 	g.opts.Tracer.EndAttempt(span, err, attemptStatus(x, err))
-	return err
+	if watch != nil {
+		watch.stop()
+	}
+	cancel(nil)
 }
 
 // attemptStatus is the HTTP status an attempt ended with: the upstream's

@@ -149,26 +149,35 @@ func (x *exchange) inspectChat(body []byte) error {
 	return nil
 }
 
-// serveStream runs a stream request's pipeline as a coroutine (see
-// streamBody) and returns when the response is ready to go out: committed to
-// a stream, or complete (an error, before anything was sent). At the
-// pipeline's end, once the client has every event, the request is left to
-// be settled after the end of the body went out (settleLater).
+// serveStream runs a stream request's pipeline until its stream commits or
+// the request ends, and returns when the response is ready to go out: a
+// committed stream, whose rest fasthttp runs through the body's WriteTo
+// (see streamBody), or a complete (error) response. At the end — of the
+// stream, or of the request that never streamed — the call is finished and
+// the request left to be settled once the end of the body went out
+// (settleLater).
 func (g *Gateway) serveStream(c *call, x *exchange, body []byte) {
-	c.stream = &streamBody{}
-	c.stream.runStream(func() {
-		// Deferred calls run last first: the call ends, then the request
-		// goes to be settled.
-		defer g.settleLater(c, x)
-		defer g.finish(c)
-		defer g.recoverPanic(c, x)
-		err := x.fail(g.serve(c, x, body, config.TypeChat))
-		if !c.committed && err != nil {
-			writeError(c.fc, err)
-		}
+	s := &streamBody{}
+	c.stream = s
+	s.atEnd(func() {
+		g.finish(c)
+		g.settleLater(c, x)
 	})
-	if c.committed {
-		c.fc.Response.SetBodyStream(c.stream, -1)
+	handed := false
+	defer func() {
+		if !handed {
+			s.end() // before the commit; or after it, a panic before fasthttp had the body
+		}
+	}()
+	defer g.recoverPanic(c, x)
+	err := x.fail(g.serve(c, x, body, config.TypeChat))
+	if s.relay != nil {
+		c.fc.Response.SetBodyStream(s, -1)
+		handed = true
+		return
+	}
+	if err != nil {
+		writeError(c.fc, err)
 	}
 }
 

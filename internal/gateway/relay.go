@@ -25,11 +25,11 @@ type streamAttempt struct {
 // relayStream commits nothing until the stream has shown it works: its first
 // chunk, or with hold-back the first N chunks or D of time. A failure before
 // then returns a *provider.Error so the attempt loop can retry or fall back
-// invisibly. After that every chunk is written and flushed as it arrives,
-// and a failure ends the stream with an error event, never with [DONE],
-// which would look like success.
+// invisibly. At the commit it leaves the rest of the stream to c.stream and
+// returns errCommitted: every chunk is then written and flushed as it
+// arrives, and a failure ends the stream with an error event, never with
+// [DONE], which would look like success.
 func (g *Gateway) relayStream(c *call, x *exchange, s provider.Stream, tm streamAttempt) error {
-	defer s.Close()
 	// next reads an event and tells the watchdog and departures when it
 	// came. Until the commit it also adds the wait to the upstream's share,
 	// which the overhead header, taken at the commit, leaves out; after it,
@@ -51,6 +51,7 @@ func (g *Gateway) relayStream(c *call, x *exchange, s provider.Stream, tm stream
 	}
 	held, err := g.holdBack(x, next, tm.holdBack)
 	if err != nil {
+		s.Close()
 		tm.done(0, false)
 		return err
 	}
@@ -61,9 +62,22 @@ func (g *Gateway) relayStream(c *call, x *exchange, s provider.Stream, tm stream
 	c.setHeader("X-Accel-Buffering", "no")
 	g.writeHeaders(c, x, "text/event-stream")
 	g.metrics.OpenStreams(1)
-	defer g.metrics.OpenStreams(-1)
-	out := &sseWriter{body: c.stream, buf: getSSEBuf()}
-	defer func() { putSSEBuf(out.buf) }() // every write has returned: the bytes are on the wire
+	c.stream.relay = func(w io.Writer) error {
+		defer s.Close()
+		defer g.metrics.OpenStreams(-1)
+		out := &sseWriter{w: w, buf: getSSEBuf()}
+		defer func() { putSSEBuf(out.buf) }() // every write has returned: the bytes are on the wire
+		defer g.recoverPanic(c, x)
+		g.relayRest(x, out, s, next, held)
+		return out.err
+	}
+	return errCommitted
+}
+
+// relayRest writes the events the stream committed with, then every event
+// still to come, to the end of the stream or of the client. How it ended is
+// left in x (aborted).
+func (g *Gateway) relayRest(x *exchange, out *sseWriter, s provider.Stream, next func() ([]byte, error), held held) {
 	buffered := func() bool { return false }
 	if b, ok := s.(provider.Buffered); ok {
 		buffered = b.Buffered
@@ -73,24 +87,27 @@ func (g *Gateway) relayStream(c *call, x *exchange, s provider.Stream, tm stream
 	// waits for, and batching starts with the events after them.
 	for i, c := range held.chunks {
 		if out.relay(x, c, i < len(held.chunks)-1 || held.eof) != nil {
-			return x.aborted(499, "client_closed_request")
+			x.aborted(499, "client_closed_request")
+			return
 		}
 	}
 	if held.eof {
 		out.done()
-		return errDelivered
+		return
 	}
 	for {
 		chunk, err := next()
 		if err == io.EOF {
 			out.done()
-			return errDelivered
+			return
 		}
 		if err != nil {
-			return g.streamFailed(out, x, err)
+			g.streamFailed(out, x, err)
+			return
 		}
 		if out.relay(x, chunk, buffered()) != nil {
-			return x.aborted(499, "client_closed_request")
+			x.aborted(499, "client_closed_request")
+			return
 		}
 	}
 }
@@ -176,8 +193,9 @@ func emptyString(chunk, key []byte) bool {
 // that arrived from upstream in one read leave in one write, as nginx
 // relays them, rather than one write and one flush each.
 type sseWriter struct {
-	body *streamBody
-	buf  []byte
+	w   io.Writer
+	buf []byte
+	err error // the first write that failed: the client is gone
 }
 
 // maxSSEBatch bounds the events held back by more.
@@ -224,9 +242,12 @@ func (s *sseWriter) flush() error {
 	if len(s.buf) == 0 {
 		return nil
 	}
-	err := s.body.write(s.buf)
+	if s.err != nil {
+		return s.err
+	}
+	_, s.err = s.w.Write(s.buf)
 	s.buf = s.buf[:0]
-	return err
+	return s.err
 }
 
 var doneEvent = []byte("data: [DONE]\n\n")

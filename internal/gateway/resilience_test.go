@@ -235,6 +235,18 @@ func TestClientDisconnectCancelsUpstream(t *testing.T) {
 			cancel()
 			resp.Body.Close()
 			upstreamClosedWithin(t, closed, gone, 200*time.Millisecond, 2*time.Second)
+			// The stream's end still ends the request: it is settled, as a
+			// client that left.
+			var rec map[string]any
+			waitFor(t, func() bool {
+				for _, l := range s.logLines(t) {
+					rec = l
+				}
+				return rec != nil
+			})
+			if rec["status"] != float64(499) || rec["error_code"] != "client_closed_request" || rec["stream"] != true {
+				t.Errorf("log line: status %v code %v stream %v, want a 499 client_closed_request stream", rec["status"], rec["error_code"], rec["stream"])
+			}
 		})
 	}
 }

@@ -34,7 +34,8 @@ import (
 //
 // What fasthttp does not do, the gateway does itself: it notices a client
 // that leaves while its request waits upstream (departures), and it streams
-// SSE from a coroutine the connection's goroutine resumes (streamBody).
+// SSE from the body's WriteTo, which relays the rest of a committed stream
+// on the connection's goroutine (streamBody).
 
 // Server settings. The whole request must arrive within readTimeout; an idle
 // keep-alive connection is closed after idleTimeout. Headers larger than
@@ -156,8 +157,8 @@ func notFound(fc *fasthttp.RequestCtx) {
 type call struct {
 	fc     *fasthttp.RequestCtx
 	bounds callContext // its context (context()); bounds.end ends it
-	// stream is set when the pipeline runs as a coroutine (a streamed
-	// answer); the response body then goes through it.
+	// stream is set for a stream request: once it commits, it holds the
+	// rest of the stream, which the response body runs.
 	stream    *streamBody
 	committed bool      // the status and headers are final (a stream has started)
 	since     time.Time // when departures started watching
@@ -184,9 +185,8 @@ func (c *call) header(name string) string {
 }
 
 // setHeader sets a response header; name must be canonical ("X-Request-Id"),
-// which spares fasthttp normalizing it. Before a stream commits the
-// pipeline coroutine owns the response; the connection's goroutine is
-// waiting.
+// which spares fasthttp normalizing it. Headers are final once the
+// response commits (writeHeaders).
 func (c *call) setHeader(name, value string) {
 	setCanonical(&c.fc.Response.Header, stringBytes(name), value)
 }
@@ -271,10 +271,11 @@ func (g *Gateway) admin(c *call, who caller) error {
 	return nil
 }
 
-// recoverPanic, deferred in a stream's pipeline, turns a panic into a
-// logged 500 (or, once the stream has started, a cut stream) rather than a
-// crashed gateway: net/http recovered handler panics, fasthttp does not, and
-// a panic in the coroutine would surface in fasthttp's WriteTo call.
+// recoverPanic, deferred in a stream's pipeline and in the relay of its
+// rest, turns a panic into a logged 500 (or, once the stream has started, a
+// cut stream) rather than a crashed gateway or a request never settled:
+// net/http recovered handler panics, fasthttp does not, and a panic in the
+// body's WriteTo would close the connection and skip the stream's end.
 func (g *Gateway) recoverPanic(c *call, x *exchange) {
 	if r := recover(); r != nil {
 		g.logPanic(r, x.id)
